@@ -1,0 +1,58 @@
+"""`python -m app [--share] [--port N] [--host H] [--config FILE]`: start SmartLearn."""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import logging
+import os
+import sys
+import time
+
+os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")  # chromadb: never phone home
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
+
+def main(argv: list[str] | None = None) -> int:
+    t0 = time.perf_counter()
+    parser = argparse.ArgumentParser(prog="python -m app", description="Start the SmartLearn tutor.")
+    parser.add_argument("--share", action="store_true", help="also create a public Gradio share link")
+    parser.add_argument("--host", help="bind address (default 127.0.0.1; 0.0.0.0 in Docker)")
+    parser.add_argument("--port", type=int, help="port (default 7860)")
+    parser.add_argument("--config", help="YAML config file (or SMARTLEARN_CONFIG)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=os.environ.get("SMARTLEARN_LOG_LEVEL", "INFO"),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    log = logging.getLogger("smartlearn")
+
+    from tutor.config import load_config
+    from tutor.errors import ConfigError
+
+    try:
+        cfg = load_config(args.config)
+    except ConfigError as e:
+        print(f"SmartLearn cannot start: {e}", file=sys.stderr)
+        return 2
+    server = cfg.server
+    server = dataclasses.replace(
+        server,
+        share=server.share or args.share,
+        host=args.host or server.host,
+        port=args.port or server.port,
+    )
+    cfg = dataclasses.replace(cfg, server=server)
+
+    from app.main import build_app
+    from tutor.service import build_tutor
+
+    tutor = build_tutor(cfg)
+    tutor.warm_up_in_background()  # index + model load; the UI is usable meanwhile
+    demo = build_app(tutor)
+    demo.queue(default_concurrency_limit=4)
+    log.info("UI built in %.1f s; starting server on http://%s:%d", time.perf_counter() - t0, server.host, server.port)
+    demo.launch(server_name=server.host, server_port=server.port, share=server.share,
+                max_file_size=f"{int(server.max_upload_mb)}mb", show_error=False)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

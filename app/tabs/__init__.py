@@ -1,0 +1,1 @@
+"""One module per tab: build(tutor, ...) creates components and events; handlers are plain functions."""

@@ -1,0 +1,102 @@
+"""Library tab: the list of course documents, and the admin upload that adds new ones.
+
+Adding documents is an admin action (it changes what every learner is taught from), so it
+checks the admin credentials from config on every call, also behind a public share link.
+"""
+from __future__ import annotations
+
+import hmac
+import logging
+from pathlib import Path
+
+import gradio as gr
+
+from app import render
+from tutor.config import ServerConfig
+from tutor.errors import TutorError
+from tutor.service import Tutor
+
+logger = logging.getLogger(__name__)
+
+ALLOWED = (".md", ".txt", ".pdf")
+
+
+def check_admin(cfg: ServerConfig, user: str, password: str) -> str | None:
+    """None when the credentials are an admin's, else the sentence to show."""
+    if not cfg.admin_user:
+        return ("Document upload is turned off: the administrator has to set SMARTLEARN_SERVER_ADMIN_USER "
+                "and SMARTLEARN_SERVER_ADMIN_PASSWORD.")
+    ok_user = hmac.compare_digest((user or "").encode(), cfg.admin_user.encode())
+    ok_pass = hmac.compare_digest((password or "").encode(), cfg.admin_password.encode())
+    return None if (ok_user and ok_pass) else "Wrong admin name or password."
+
+
+def add_documents(tutor: Tutor, files: list | None, user: str, password: str,
+                  progress: gr.Progress | None = None) -> str:
+    problem = check_admin(tutor.cfg.server, user, password)
+    if problem:
+        return f"⚠️ {problem}"
+    paths = [Path(getattr(f, "name", f)) for f in (files or [])]
+    if not paths:
+        return "⚠️ Choose one or more .md, .txt or .pdf files first."
+    limit = tutor.cfg.server.max_upload_mb
+    refused = []
+    accepted = []
+    for p in paths:
+        if p.suffix.lower() not in ALLOWED:
+            refused.append(f"`{p.name}`: only .md, .txt and .pdf files can be added.")
+        elif p.stat().st_size > limit * 1024 * 1024:
+            refused.append(f"`{p.name}`: larger than {limit:g} MB.")
+        else:
+            accepted.append(p)
+    lines = [f"- ⚠️ Refused {r}" for r in refused]
+    if accepted:
+        def _progress(done: int, total: int, what: str) -> None:
+            if progress is not None:
+                progress((done, max(total, 1)), desc=f"Indexing {what}")
+        try:
+            report = tutor.add_documents(accepted, progress=_progress)
+        except TutorError as e:
+            return "\n".join([f"⚠️ {e}", *lines])
+        except Exception:  # noqa: BLE001 - UI edge
+            logger.exception("document upload failed")
+            return "⚠️ The documents could not be added; the existing knowledge base is unchanged."
+        lines.insert(0, render.ingest_markdown(report))
+    return "\n".join(lines)
+
+
+def document_table(tutor: Tutor) -> list[list[str]]:
+    rows = []
+    for d in tutor.ingestor.documents():
+        rows.append([d.title, d.subject, d.level, d.doc_id])
+    return rows
+
+
+def build(tutor: Tutor) -> None:
+    gr.Markdown("### Course documents\nThe tutor answers from these documents and cites them.")
+    table = gr.Dataframe(headers=["Title", "Subject", "Level", "File"], value=None, interactive=False,
+                         elem_id="documents")
+    refresh = gr.Button("Refresh list")
+    with gr.Accordion("Add documents (admin)", open=False):
+        gr.Markdown(f"Markdown (with optional front matter: title, subject, level), plain text or PDF; "
+                    f"at most {tutor.cfg.server.max_upload_mb:g} MB each.")
+        files = gr.File(file_count="multiple", file_types=list(ALLOWED), label="Documents")
+        with gr.Row():
+            admin_user = gr.Textbox(label="Admin name")
+            admin_pass = gr.Textbox(label="Admin password", type="password")
+        add = gr.Button("Add to knowledge base", variant="primary")
+        result = gr.Markdown()
+
+    def _add(f, u, p, progress=gr.Progress()):
+        return add_documents(tutor, f, u, p, progress)
+
+    def _table():
+        try:
+            return document_table(tutor)
+        except Exception:  # noqa: BLE001 - an index still building shows an empty list
+            logger.exception("document list failed")
+            return []
+
+    add.click(_add, [files, admin_user, admin_pass], result, api_name=False).then(_table, None, table)
+    refresh.click(_table, None, table, api_name=False)
+    return table

@@ -1,0 +1,64 @@
+"""A scripted backend for feature and tab tests (after simonw/llm's MockModel).
+
+`enqueue(["text", ...])` queues whole replies; each request pops one and streams it word by
+word. With an empty queue it echoes a fixed reply, so tests that do not care still run.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from typing import Iterator
+
+from tutor.types import BackendInfo, Completion, GenerationRequest, StreamItem, Usage
+
+
+class FakeBackend:
+    def __init__(self, replies: list[str] | None = None, default: str = "This is a scripted answer.",
+                 adapters: tuple[str, ...] = (), fail_with: Exception | None = None) -> None:
+        self._queue: deque[str] = deque(replies or [])
+        self._lock = threading.Lock()
+        self.default = default
+        self._adapters = adapters
+        self.fail_with = fail_with
+        self.requests: list[GenerationRequest] = []  # what was asked, for assertions
+
+    def enqueue(self, replies: list[str]) -> None:
+        with self._lock:
+            self._queue.extend(replies)
+
+    def load(self) -> BackendInfo:
+        return self.info()
+
+    def info(self) -> BackendInfo:
+        return BackendInfo("fake", "fake", "cpu", "none", self._adapters)
+
+    def adapters(self) -> tuple[str, ...]:
+        return self._adapters
+
+    def count_tokens(self, text: str) -> int:
+        return len(text.split())
+
+    def stream(self, request: GenerationRequest) -> Iterator[StreamItem]:
+        t0 = time.perf_counter()
+        with self._lock:
+            self.requests.append(request)
+            reply = self._queue.popleft() if self._queue else self.default
+        if self.fail_with is not None:
+            raise self.fail_with
+        words = reply.split(" ")[: request.params.max_new_tokens]
+        ttft = None
+        out = []
+        for i, w in enumerate(words):
+            piece = w if i == 0 else " " + w
+            out.append(piece)
+            if ttft is None:
+                ttft = time.perf_counter() - t0
+            yield piece
+        prompt_tokens = sum(self.count_tokens(m.content) for m in request.messages)
+        yield Completion(
+            text="".join(out), model="fake", adapter=request.adapter,
+            usage=Usage(prompt_tokens, len(words)), ttft_s=ttft or 0.0,
+            latency_s=time.perf_counter() - t0,
+            finish_reason="length" if len(words) < len(reply.split(" ")) else "stop",
+        )

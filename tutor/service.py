@@ -1,0 +1,267 @@
+"""The Tutor: the one object every tab talks to, and build_tutor(cfg), the composition root.
+
+Owns the flow of a question: input checks -> retrieval -> coverage decision (knowledge gap)
+-> prompt -> streamed generation through the citation filter -> metrics. Holds no per-user
+state: history comes in with each call, so concurrent learners never mix.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterator, Sequence
+
+from tutor import prompting
+from tutor.backends.base import LLMBackend
+from tutor.config import AppConfig
+from tutor.errors import InputError, TutorError
+from tutor.metrics import Feedback, KnowledgeGap, MetricsStore, ModelCall, RetrievalEvent
+from tutor.types import (
+    Answer,
+    BackendInfo,
+    Completion,
+    Delta,
+    GenerationParams,
+    GenerationRequest,
+    IngestReport,
+    Message,
+    RetrievalResult,
+    TutorEvent,
+)
+
+logger = logging.getLogger(__name__)
+
+ProgressFn = Callable[[int, int, str], None]
+
+
+@dataclass(frozen=True)
+class TutorStatus:
+    state: str  # "starting" | "indexing" | "loading model" | "ready" | "error"
+    message: str  # a sentence for the UI
+    backend: BackendInfo | None
+    index_report: IngestReport | None
+    model_error: str | None
+    index_error: str | None
+
+    @property
+    def ready(self) -> bool:
+        return self.state == "ready"
+
+
+class Tutor:
+    def __init__(self, cfg: AppConfig, backend: LLMBackend, retriever, ingestor, metrics: MetricsStore) -> None:
+        self.cfg = cfg
+        self.backend = backend
+        self.retriever = retriever
+        self.ingestor = ingestor
+        self.metrics = metrics
+        self._state = "starting"
+        self._backend_info: BackendInfo | None = None
+        self._index_report: IngestReport | None = None
+        self._model_error: str | None = None
+        self._index_error: str | None = None
+        self._warm_lock = threading.Lock()
+        self._warm_thread: threading.Thread | None = None
+
+    # ------------------------------------------------------------ start-up
+
+    def warm_up(self, progress: ProgressFn | None = None) -> TutorStatus:
+        """Build the index if needed, then load the model. Errors are kept for status(), not raised,
+        so the UI still starts and can say what is wrong."""
+        with self._warm_lock:
+            self._state = "indexing"
+            try:
+                self._index_report = self.ingestor.ensure_index(progress=progress)
+                self._index_error = None
+            except Exception as e:  # noqa: BLE001 - start-up must survive; shown in status
+                logger.exception("knowledge-base index failed")
+                self._index_error = f"The knowledge base could not be indexed: {e}"
+            self._state = "loading model"
+            try:
+                self._backend_info = self.backend.load()
+                self._model_error = None
+            except Exception as e:  # noqa: BLE001
+                logger.exception("model failed to load")
+                self._model_error = _model_error_message(e)
+            self._state = "error" if (self._model_error or self._index_error) else "ready"
+            return self.status()
+
+    def warm_up_in_background(self) -> None:
+        if self._warm_thread is None:
+            self._warm_thread = threading.Thread(target=self.warm_up, name="tutor-warmup", daemon=True)
+            self._warm_thread.start()
+
+    def wait_ready(self, timeout: float | None = None) -> TutorStatus:
+        if self._warm_thread is not None:
+            self._warm_thread.join(timeout)
+        return self.status()
+
+    def status(self) -> TutorStatus:
+        state = self._state
+        if state == "ready":
+            info = self._backend_info
+            rep = self._index_report
+            msg = f"Ready: {info.model if info else '?'} on {info.device if info else '?'}"
+            if info and info.dtype:
+                msg += f" ({info.dtype})"
+            if rep is not None:
+                msg += f"; {rep.total_chunks} knowledge-base chunks indexed"
+            msg += "."
+        elif state == "error":
+            msg = " ".join(e for e in (self._model_error, self._index_error) if e)
+        else:
+            msg = {"starting": "Starting up…", "indexing": "Indexing the course documents…",
+                   "loading model": "Loading the language model…"}[state]
+        return TutorStatus(state, msg, self._backend_info, self._index_report, self._model_error, self._index_error)
+
+    # ------------------------------------------------------------ questions
+
+    def retrieve(self, question: str, subject: str | None = None, user: str = "anonymous") -> RetrievalResult:
+        t0 = time.time()
+        result = self.retriever.search(question, subject=subject)
+        self.metrics.record_retrieval(RetrievalEvent(
+            user=user, query_chars=len(question), subject=subject, k=len(result.hits),
+            latency_s=result.latency_s, best_similarity=result.best_similarity, covered=result.covered,
+            started_at=t0,
+        ))
+        return result
+
+    def ask(
+        self,
+        question: str,
+        history: Sequence[Message] = (),
+        subject: str | None = None,
+        socratic: bool = False,
+        *,
+        user: str = "anonymous",
+        adapter: str | None = None,
+        operation: str = "chat",
+    ) -> Iterator[TutorEvent]:
+        """Stream Delta events, then one Answer. Raises InputError for an empty question and
+        TutorError subclasses when the model cannot run."""
+        question = (question or "").strip()
+        if not question:
+            raise InputError("Please type a question first.")
+        question, notice = prompting.truncate(question, self.cfg.server.max_message_chars)
+        subject = subject or None
+
+        retrieval = self.retrieve(question, subject, user)
+        grounded = retrieval.covered and bool(retrieval.hits)
+        hits = retrieval.hits if grounded else ()
+        if not grounded:
+            self.metrics.record_gap(KnowledgeGap(
+                user=user, question=question, subject=subject,
+                best_similarity=retrieval.best_similarity, created_at=time.time(),
+            ))
+        sources = prompting.make_sources(hits)
+
+        messages = prompting.build_messages(
+            question, history, hits, grounded=grounded, socratic=socratic,
+            count_tokens=self.backend.count_tokens,
+            budget_tokens=self.cfg.model.max_context_tokens - self.cfg.generation.max_new_tokens,
+        )
+        g = self.cfg.generation
+        request = GenerationRequest(
+            messages=messages,
+            params=GenerationParams(
+                max_new_tokens=g.max_new_tokens, temperature=g.temperature, top_p=g.top_p,
+                seed=g.seed, repetition_penalty=g.repetition_penalty,
+            ),
+            adapter=adapter,
+        )
+
+        prefix = "" if grounded else prompting.NOT_COVERED_NOTICE
+        if prefix:
+            yield Delta(prefix)
+        cite = prompting.CitationFilter(len(sources))
+        parts = [prefix]
+        completion: Completion | None = None
+        started = time.time()
+        try:
+            for item in self.backend.stream(request):
+                if isinstance(item, Completion):
+                    completion = item
+                    continue
+                shown = cite.feed(item)
+                if shown:
+                    parts.append(shown)
+                    yield Delta(shown)
+        except Exception as e:
+            call = ModelCall.failure(self._model_name(), adapter, operation, user, started,
+                                     time.time() - started, e)
+            self.metrics.record_call(call)
+            if isinstance(e, TutorError):
+                raise
+            raise TutorError(f"The tutor model failed while answering ({type(e).__name__}). Please try again.") from e
+        tail = cite.flush()
+        if tail:
+            parts.append(tail)
+            yield Delta(tail)
+
+        text = "".join(parts)
+        if grounded and not cite.cited:
+            # The model answered from the excerpts but wrote no marker: attribute the answer to
+            # the excerpt it overlaps most, so the learner can always check the source.
+            best = prompting.best_supporting_sources(text, hits, limit=1)
+            marker = "".join(f" [{i}]" for i in best)
+            parts.append(marker)
+            yield Delta(marker)
+            text = "".join(parts)
+        citations = prompting.citations_in(text, len(sources))
+
+        call_id = None
+        if completion is not None:
+            call_id = self.metrics.record_call(ModelCall.from_completion(completion, operation, user, started))
+        yield Answer(
+            text=text, sources=sources, grounded=grounded, citations=citations, completion=completion,
+            retrieval_latency_s=retrieval.latency_s, call_id=call_id if (call_id or 0) > 0 else None,
+            notice=notice,
+        )
+
+    def feedback(self, call_id: int, value: int, *, user: str = "anonymous", comment: str | None = None) -> None:
+        if value not in (1, -1):
+            raise InputError("Feedback must be thumbs up (+1) or thumbs down (-1).")
+        self.metrics.record_feedback(Feedback(call_id=call_id, user=user, value=value, comment=comment))
+
+    # ------------------------------------------------------------ knowledge base
+
+    def subjects(self) -> list[str]:
+        try:
+            return self.retriever.subjects()
+        except Exception:  # noqa: BLE001 - an unreadable index just means no filter choices yet
+            logger.exception("could not list subjects")
+            return []
+
+    def ingest(self, progress: ProgressFn | None = None, rebuild: bool = False) -> IngestReport:
+        report = self.ingestor.run(progress=progress, rebuild=rebuild)
+        self._index_report = report
+        return report
+
+    def add_documents(self, paths: Sequence[Path], progress: ProgressFn | None = None) -> IngestReport:
+        report = self.ingestor.add_documents(list(paths), progress=progress)
+        self._index_report = report
+        return report
+
+    def _model_name(self) -> str:
+        info = self._backend_info or self.backend.info()
+        return info.model
+
+
+def _model_error_message(e: BaseException) -> str:
+    if isinstance(e, TutorError):
+        return str(e)
+    return (f"The language model could not be loaded ({type(e).__name__}: {e}). "
+            "Check SMARTLEARN_MODEL_BASE_MODEL, or unset it to use the embedded model.")
+
+
+def build_tutor(cfg: AppConfig) -> Tutor:
+    """Composition root: the only place that wires config to concrete parts. Loads nothing heavy."""
+    from tutor.backends import make_backend
+    from tutor.retrieval import build_retrieval
+
+    backend = make_backend(cfg)
+    retriever, ingestor = build_retrieval(cfg)
+    metrics = MetricsStore(cfg.paths.db_path)
+    return Tutor(cfg, backend, retriever, ingestor, metrics)

@@ -1,0 +1,175 @@
+"""Typed values that cross layer boundaries (backends -> service -> tabs).
+
+Everything here is a frozen dataclass: results carry their own usage and latency, so no
+per-call counters live on shared objects (which would race under concurrent users).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal, Union
+
+Role = Literal["system", "user", "assistant"]
+
+
+@dataclass(frozen=True)
+class Message:
+    role: Role
+    content: str
+
+
+@dataclass(frozen=True)
+class GenerationParams:
+    max_new_tokens: int = 256
+    temperature: float = 0.0  # 0 means greedy decoding
+    top_p: float = 0.95
+    seed: int | None = None
+    stop: tuple[str, ...] = ()
+    repetition_penalty: float = 1.0
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    messages: tuple[Message, ...]
+    params: GenerationParams = field(default_factory=GenerationParams)
+    adapter: str | None = None  # None = base model; else a name from backend.adapters()
+
+
+@dataclass(frozen=True)
+class Usage:
+    prompt_tokens: int
+    completion_tokens: int
+
+
+FinishReason = Literal["stop", "length", "error"]
+
+
+@dataclass(frozen=True)
+class Completion:
+    """The final item of a backend stream: the full text plus its own measurements."""
+
+    text: str
+    model: str
+    adapter: str | None
+    usage: Usage
+    ttft_s: float  # request start -> first streamed token
+    latency_s: float  # request start -> last token
+    finish_reason: FinishReason = "stop"
+
+    @property
+    def tokens_per_s(self) -> float:
+        decode = self.latency_s - self.ttft_s
+        if self.usage.completion_tokens <= 1 or decode <= 0:
+            return 0.0
+        # The first token's time is prefill; decode speed is over the remaining tokens.
+        return (self.usage.completion_tokens - 1) / decode
+
+
+# A backend stream yields text deltas (str) and ends with exactly one Completion.
+StreamItem = Union[str, Completion]
+
+
+@dataclass(frozen=True)
+class BackendInfo:
+    backend: str  # "transformers", "mlx", "fake"
+    model: str  # what the user configured, e.g. "embedded" or a hub id / folder
+    device: str
+    dtype: str
+    adapters: tuple[str, ...]
+    load_s: float = 0.0
+    detail: str = ""  # e.g. why the device/dtype was chosen
+
+
+# ---------------------------------------------------------------- retrieval
+
+
+@dataclass(frozen=True)
+class Chunk:
+    id: str  # stable: f"{doc_id}::{ordinal}:{content-hash8}"
+    doc_id: str  # path relative to the knowledge-base folder, posix style
+    title: str
+    subject: str
+    level: str
+    section: str  # heading path, e.g. "Gradient descent > Learning rate"
+    text: str
+    ordinal: int  # position of the chunk in its document
+
+
+@dataclass(frozen=True)
+class RetrievedChunk:
+    chunk: Chunk
+    score: float  # fused score used for ranking (reciprocal rank fusion)
+    dense_similarity: float | None  # cosine similarity in [-1, 1], None if not in dense hits
+    bm25_score: float | None
+    rank: int  # 1-based
+
+
+@dataclass(frozen=True)
+class RetrievalResult:
+    query: str
+    hits: tuple[RetrievedChunk, ...]
+    covered: bool  # False when the best hit is below the relevance floor
+    best_similarity: float
+    latency_s: float
+    subject: str | None = None
+
+
+@dataclass(frozen=True)
+class IngestSkip:
+    path: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class IngestReport:
+    added: tuple[str, ...]
+    updated: tuple[str, ...]
+    removed: tuple[str, ...]
+    unchanged: int
+    skipped: tuple[IngestSkip, ...]
+    chunks_written: int
+    total_chunks: int
+    seconds: float
+    rebuilt: bool = False  # True when a missing/corrupt index was rebuilt from scratch
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.added or self.updated or self.removed)
+
+
+# ---------------------------------------------------------------- tutor answers
+
+
+@dataclass(frozen=True)
+class Source:
+    index: int  # the [n] used in the answer text
+    chunk_id: str
+    doc_id: str
+    title: str
+    section: str
+    subject: str
+    snippet: str
+    score: float
+
+
+@dataclass(frozen=True)
+class Delta:
+    """A piece of streamed answer text."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class Answer:
+    """Final event of Tutor.ask: the whole answer and everything the UI shows beside it."""
+
+    text: str
+    sources: tuple[Source, ...]
+    grounded: bool  # False: the KB did not cover the question (general help, marked so)
+    citations: tuple[int, ...]  # the [n] indices that appear in text, all valid indices of sources
+    completion: Completion | None
+    retrieval_latency_s: float
+    call_id: int | None = None  # metrics record id, for thumbs up/down
+    notice: str | None = None  # e.g. "Your message was truncated to 4,000 characters."
+
+
+TutorEvent = Union[Delta, Answer]
