@@ -80,7 +80,13 @@ class PathsConfig:
 
     @property
     def db_path(self) -> Path:
+        """Learner records (plans, quizzes, progress)."""
         return self.data_dir / "smartlearn.sqlite3"
+
+    @property
+    def metrics_db_path(self) -> Path:
+        """Model-call metrics: a file of its own, so a damaged metrics file never touches learner data."""
+        return self.data_dir / "metrics.sqlite3"
 
     @property
     def model_cache_dir(self) -> Path:

@@ -263,5 +263,5 @@ def build_tutor(cfg: AppConfig) -> Tutor:
 
     backend = make_backend(cfg)
     retriever, ingestor = build_retrieval(cfg)
-    metrics = MetricsStore(cfg.paths.db_path)
+    metrics = MetricsStore(cfg.paths.metrics_db_path)
     return Tutor(cfg, backend, retriever, ingestor, metrics)

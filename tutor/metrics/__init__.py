@@ -1,0 +1,41 @@
+"""Metrics: the SQLite record of model calls, retrievals, thumbs votes and knowledge gaps.
+
+``MetricsStore`` writes and reads them (best effort for learners: writes never raise);
+``migrations`` owns the append-only schema; ``records`` holds the typed rows.
+"""
+from tutor.metrics.migrations import MIGRATIONS, migrate
+from tutor.metrics.records import (
+    CallSummary,
+    Feedback,
+    KnowledgeGap,
+    ModelCall,
+    RetrievalEvent,
+    StoredCall,
+    StoredGap,
+    StoredRetrieval,
+)
+from tutor.metrics.store import (
+    MAX_COMMENT_CHARS,
+    MAX_GAP_QUESTION_CHARS,
+    MetricsError,
+    MetricsStore,
+    percentile,
+)
+
+__all__ = [
+    "MAX_COMMENT_CHARS",
+    "MAX_GAP_QUESTION_CHARS",
+    "MIGRATIONS",
+    "CallSummary",
+    "Feedback",
+    "KnowledgeGap",
+    "MetricsError",
+    "MetricsStore",
+    "ModelCall",
+    "RetrievalEvent",
+    "StoredCall",
+    "StoredGap",
+    "StoredRetrieval",
+    "migrate",
+    "percentile",
+]

@@ -1,0 +1,160 @@
+"""Append-only schema migrations of the metrics database (after simonw/llm's ``migrations.py``).
+
+This module owns the metrics schema. ``MIGRATIONS`` is an ordered list of functions; each one
+runs once per database, inside its own transaction, and is recorded by its function name in
+the ``_migrations`` table. Rules that keep old databases upgradable:
+
+- only ever append a new ``@migration`` at the end; never edit, rename, reorder or delete one
+  that has shipped (an existing database has already run it and will not run it again);
+- a migration uses ``conn.execute`` per statement, never ``executescript`` (which commits the
+  surrounding transaction and would record a half-applied migration).
+"""
+from __future__ import annotations
+
+import sqlite3
+import time
+from typing import Callable, Sequence
+
+Migration = Callable[[sqlite3.Connection], None]
+
+MIGRATIONS: list[Migration] = []
+
+
+def migration(fn: Migration) -> Migration:
+    """Register ``fn`` as the next migration. Its ``__name__`` is the name recorded in the DB."""
+    if any(m.__name__ == fn.__name__ for m in MIGRATIONS):
+        raise ValueError(f"duplicate migration name {fn.__name__!r}")
+    MIGRATIONS.append(fn)
+    return fn
+
+
+def applied(conn: sqlite3.Connection) -> list[str]:
+    """Names of the migrations already run on this database, oldest first."""
+    _ensure_table(conn)
+    return [row[0] for row in conn.execute("SELECT name FROM _migrations ORDER BY applied_at, rowid")]
+
+
+def migrate(conn: sqlite3.Connection, migrations: Sequence[Migration] | None = None) -> list[str]:
+    """Run every migration of ``migrations`` (default: all) not yet recorded; return their names.
+
+    ``conn`` must be in autocommit mode (``isolation_level=None``): each migration gets its own
+    ``BEGIN IMMEDIATE`` so two processes starting at once cannot both run it (the second one
+    waits on the write lock, then sees the migration recorded and skips it).
+    """
+    if conn.isolation_level is not None:
+        raise ValueError("migrate() needs a connection opened with isolation_level=None")
+    _ensure_table(conn)
+    ran: list[str] = []
+    for fn in MIGRATIONS if migrations is None else migrations:
+        name = fn.__name__
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            done = conn.execute("SELECT 1 FROM _migrations WHERE name = ?", (name,)).fetchone()
+            if done is None:
+                fn(conn)
+                conn.execute("INSERT INTO _migrations (name, applied_at) VALUES (?, ?)", (name, time.time()))
+                ran.append(name)
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+    return ran
+
+
+def _ensure_table(conn: sqlite3.Connection) -> None:
+    conn.execute("CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at REAL NOT NULL)")
+
+
+# ---------------------------------------------------------------- the migrations, oldest first
+# Columns are chosen for the admin statistics built on top (per model / adapter / operation,
+# over a time window): every event table has a unix-seconds timestamp with an index on it.
+
+
+@migration
+def m001_model_calls(conn: sqlite3.Connection) -> None:
+    # One row per model call. No prompt or answer text, ever: only sizes and timings.
+    # adapter NULL = the base model. ttft_s / tokens_per_s NULL = not measured (failed call,
+    # or an answer of one token). error_type is an exception class name, never its message.
+    conn.execute(
+        """
+        CREATE TABLE model_calls (
+            id INTEGER PRIMARY KEY,
+            started_at REAL NOT NULL,
+            model TEXT NOT NULL,
+            adapter TEXT,
+            operation TEXT NOT NULL,
+            user TEXT NOT NULL,
+            ttft_s REAL,
+            latency_s REAL NOT NULL,
+            prompt_tokens INTEGER NOT NULL DEFAULT 0,
+            completion_tokens INTEGER NOT NULL DEFAULT 0,
+            tokens_per_s REAL,
+            success INTEGER NOT NULL CHECK (success IN (0, 1)),
+            error_type TEXT,
+            quality REAL
+        )
+        """
+    )
+    conn.execute("CREATE INDEX ix_model_calls_started_at ON model_calls (started_at)")
+    # (model, operation) first for per-model statistics; started_at last so a time window
+    # within one model/operation is an index range scan too.
+    conn.execute("CREATE INDEX ix_model_calls_model_operation ON model_calls (model, operation, started_at)")
+
+
+@migration
+def m002_feedback(conn: sqlite3.Connection) -> None:
+    # Thumbs up/down on a model call; one vote per (call, user), a second vote replaces it.
+    conn.execute(
+        """
+        CREATE TABLE feedback (
+            call_id INTEGER NOT NULL REFERENCES model_calls (id) ON DELETE CASCADE,
+            user TEXT NOT NULL,
+            value INTEGER NOT NULL CHECK (value IN (-1, 1)),
+            comment TEXT,
+            voted_at REAL NOT NULL,
+            PRIMARY KEY (call_id, user)
+        )
+        """
+    )
+    conn.execute("CREATE INDEX ix_feedback_voted_at ON feedback (voted_at)")
+
+
+@migration
+def m003_retrieval_events(conn: sqlite3.Connection) -> None:
+    # One row per knowledge-base search: the query's length, never its text.
+    conn.execute(
+        """
+        CREATE TABLE retrieval_events (
+            id INTEGER PRIMARY KEY,
+            started_at REAL NOT NULL,
+            user TEXT NOT NULL,
+            query_chars INTEGER NOT NULL,
+            subject TEXT,
+            k INTEGER NOT NULL,
+            latency_s REAL NOT NULL,
+            best_similarity REAL,
+            covered INTEGER NOT NULL CHECK (covered IN (0, 1))
+        )
+        """
+    )
+    conn.execute("CREATE INDEX ix_retrieval_events_started_at ON retrieval_events (started_at)")
+
+
+@migration
+def m004_knowledge_gaps(conn: sqlite3.Connection) -> None:
+    # Questions the knowledge base did not cover. The only table holding learner text, because
+    # a teacher needs to read it; the store caps it (MAX_GAP_QUESTION_CHARS).
+    conn.execute(
+        """
+        CREATE TABLE knowledge_gaps (
+            id INTEGER PRIMARY KEY,
+            created_at REAL NOT NULL,
+            user TEXT NOT NULL,
+            question TEXT NOT NULL,
+            subject TEXT,
+            best_similarity REAL
+        )
+        """
+    )
+    conn.execute("CREATE INDEX ix_knowledge_gaps_created_at ON knowledge_gaps (created_at)")
