@@ -80,4 +80,10 @@ def build_app(tutor: Tutor) -> gr.Blocks:
             yield from ask_api(tutor, question, subject, socratic)
 
         gr.api(_ask, api_name="ask")
+
+        def _status() -> dict:
+            st = tutor.status()
+            return {"state": st.state, "message": st.message, "ready": st.ready}
+
+        gr.api(_status, api_name="status")
     return demo

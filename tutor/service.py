@@ -18,6 +18,7 @@ from tutor.backends.base import LLMBackend
 from tutor.config import AppConfig
 from tutor.errors import InputError, TutorError
 from tutor.metrics import Feedback, KnowledgeGap, MetricsStore, ModelCall, RetrievalEvent
+from tutor.retrieval import Ingestor, Retriever, ensure_index, load_document
 from tutor.types import (
     Answer,
     BackendInfo,
@@ -50,8 +51,18 @@ class TutorStatus:
         return self.state == "ready"
 
 
+@dataclass(frozen=True)
+class DocumentInfo:
+    doc_id: str
+    title: str
+    subject: str
+    level: str
+    problem: str  # empty when the document parses
+
+
 class Tutor:
-    def __init__(self, cfg: AppConfig, backend: LLMBackend, retriever, ingestor, metrics: MetricsStore) -> None:
+    def __init__(self, cfg: AppConfig, backend: LLMBackend, retriever: Retriever, ingestor: Ingestor,
+                 metrics: MetricsStore) -> None:
         self.cfg = cfg
         self.backend = backend
         self.retriever = retriever
@@ -73,7 +84,7 @@ class Tutor:
         with self._warm_lock:
             self._state = "indexing"
             try:
-                self._index_report = self.ingestor.ensure_index(progress=progress)
+                self._index_report = ensure_index(self.ingestor, progress=progress)
                 self._index_error = None
             except Exception as e:  # noqa: BLE001 - start-up must survive; shown in status
                 logger.exception("knowledge-base index failed")
@@ -239,10 +250,23 @@ class Tutor:
         self._index_report = report
         return report
 
-    def add_documents(self, paths: Sequence[Path], progress: ProgressFn | None = None) -> IngestReport:
-        report = self.ingestor.add_documents(list(paths), progress=progress)
+    def add_documents(self, paths: Sequence[Path]) -> IngestReport:
+        """Copy user documents into the knowledge base and index them (type/size checked there)."""
+        report = self.ingestor.add_documents(list(paths))
         self._index_report = report
         return report
+
+    def documents(self) -> list[DocumentInfo]:
+        """The course documents on disk, with their front matter, for the library list."""
+        out = []
+        for doc_id, path in self.ingestor.scan().items():
+            try:
+                d = load_document(path, self.ingestor.kb_dir)
+            except TutorError as e:
+                out.append(DocumentInfo(doc_id, path.name, "", "", f"not indexed: {e}"))
+                continue
+            out.append(DocumentInfo(doc_id, d.title, d.subject, d.level, ""))
+        return sorted(out, key=lambda d: (d.subject, d.doc_id))
 
     def _model_name(self) -> str:
         info = self._backend_info or self.backend.info()
@@ -256,12 +280,14 @@ def _model_error_message(e: BaseException) -> str:
             "Check SMARTLEARN_MODEL_BASE_MODEL, or unset it to use the embedded model.")
 
 
-def build_tutor(cfg: AppConfig) -> Tutor:
-    """Composition root: the only place that wires config to concrete parts. Loads nothing heavy."""
+def build_tutor(cfg: AppConfig, *, backend: LLMBackend | None = None, embedder=None) -> Tutor:
+    """Composition root: the only place that wires config to concrete parts. Loads nothing heavy.
+
+    `backend` and `embedder` override the configured ones (tests pass a FakeBackend / HashEmbedder)."""
     from tutor.backends import make_backend
     from tutor.retrieval import build_retrieval
 
-    backend = make_backend(cfg)
-    retriever, ingestor = build_retrieval(cfg)
+    backend = backend or make_backend(cfg)
+    retriever, ingestor = build_retrieval(cfg, embedder=embedder)
     metrics = MetricsStore(cfg.paths.metrics_db_path)
     return Tutor(cfg, backend, retriever, ingestor, metrics)

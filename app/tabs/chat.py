@@ -63,7 +63,7 @@ def respond(
     history = to_history(chat)
     chat.append({"role": "user", "content": message})
     chat.append({"role": "assistant", "content": THINKING})
-    yield chat, "_Searching the course material…_", "", call_ids
+    yield list(chat), "_Searching the course material…_", "", dict(call_ids)
 
     subject = None if subject in (None, "", ALL_SUBJECTS) else subject
     text = ""
@@ -72,12 +72,12 @@ def respond(
             if isinstance(event, Delta):
                 text += event.text
                 chat[-1] = {"role": "assistant", "content": text or THINKING}
-                yield chat, gr.skip(), gr.skip(), call_ids
+                yield list(chat), gr.skip(), gr.skip(), call_ids
             elif isinstance(event, Answer):
                 chat[-1] = {"role": "assistant", "content": event.text + render.answer_footer(event)}
                 if event.call_id is not None:
                     call_ids[str(len(chat) - 1)] = event.call_id
-                yield chat, render.sources_markdown(event.sources, event.citations), gr.skip(), call_ids
+                yield list(chat), render.sources_markdown(event.sources, event.citations), gr.skip(), dict(call_ids)
     except InputError as e:
         chat = chat[:-2]
         gr.Warning(str(e))
@@ -113,7 +113,8 @@ def subject_choices(tutor: Tutor) -> list[str]:
     return [ALL_SUBJECTS, *tutor.subjects()]
 
 
-def build(tutor: Tutor, user_id: gr.State | gr.BrowserState) -> None:
+def build(tutor: Tutor, user_id: gr.State) -> gr.Dropdown:
+    """Lays out the chat tab; returns the subject dropdown so the app can refresh it on load."""
     with gr.Row():
         with gr.Column(scale=3):
             chatbot = gr.Chatbot(label="Tutor", height=520, elem_id="chatbot",

@@ -31,8 +31,7 @@ def check_admin(cfg: ServerConfig, user: str, password: str) -> str | None:
     return None if (ok_user and ok_pass) else "Wrong admin name or password."
 
 
-def add_documents(tutor: Tutor, files: list | None, user: str, password: str,
-                  progress: gr.Progress | None = None) -> str:
+def add_documents(tutor: Tutor, files: list | None, user: str, password: str) -> str:
     problem = check_admin(tutor.cfg.server, user, password)
     if problem:
         return f"⚠️ {problem}"
@@ -51,11 +50,8 @@ def add_documents(tutor: Tutor, files: list | None, user: str, password: str,
             accepted.append(p)
     lines = [f"- ⚠️ Refused {r}" for r in refused]
     if accepted:
-        def _progress(done: int, total: int, what: str) -> None:
-            if progress is not None:
-                progress((done, max(total, 1)), desc=f"Indexing {what}")
         try:
-            report = tutor.add_documents(accepted, progress=_progress)
+            report = tutor.add_documents(accepted)
         except TutorError as e:
             return "\n".join([f"⚠️ {e}", *lines])
         except Exception:  # noqa: BLE001 - UI edge
@@ -66,13 +62,12 @@ def add_documents(tutor: Tutor, files: list | None, user: str, password: str,
 
 
 def document_table(tutor: Tutor) -> list[list[str]]:
-    rows = []
-    for d in tutor.ingestor.documents():
-        rows.append([d.title, d.subject, d.level, d.doc_id])
-    return rows
+    return [[d.title, d.subject, d.level, d.doc_id + (f" ⚠️ {d.problem}" if d.problem else "")]
+            for d in tutor.documents()]
 
 
-def build(tutor: Tutor) -> None:
+def build(tutor: Tutor) -> gr.Dataframe:
+    """Lays out the library tab; returns the document table so the app can fill it on load."""
     gr.Markdown("### Course documents\nThe tutor answers from these documents and cites them.")
     table = gr.Dataframe(headers=["Title", "Subject", "Level", "File"], value=None, interactive=False,
                          elem_id="documents")
@@ -88,7 +83,8 @@ def build(tutor: Tutor) -> None:
         result = gr.Markdown()
 
     def _add(f, u, p, progress=gr.Progress()):
-        return add_documents(tutor, f, u, p, progress)
+        progress(0, desc="Indexing the new documents…")  # a spinner while chunks are embedded
+        return add_documents(tutor, f, u, p)
 
     def _table():
         try:

@@ -1,0 +1,45 @@
+"""Shared helpers for the bench scripts: timing, percentiles, the JSON result line."""
+from __future__ import annotations
+
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from typing import Any
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+def pct(values: list[float], q: float) -> float:
+    """q-th percentile (0-100), linear interpolation like numpy's default."""
+    xs = sorted(values)
+    if not xs:
+        return float("nan")
+    pos = (len(xs) - 1) * q / 100
+    lo, hi = int(pos), min(int(pos) + 1, len(xs) - 1)
+    return xs[lo] + (xs[hi] - xs[lo]) * (pos - lo)
+
+
+def summary_ms(seconds: list[float]) -> dict[str, float]:
+    ms = [s * 1000 for s in seconds]
+    return {"n": len(ms), "p50_ms": round(pct(ms, 50), 2), "p95_ms": round(pct(ms, 95), 2),
+            "mean_ms": round(statistics.fmean(ms), 2)}
+
+
+def machine() -> dict[str, Any]:
+    return {"python": platform.python_version(), "cpus": os.cpu_count(), "platform": platform.platform()}
+
+
+def emit(name: str, result: dict[str, Any]) -> None:
+    """The last line of every bench script: one JSON object."""
+    result = {"bench": name, "machine": machine(), "unix_time": int(time.time()), **result}
+    sys.stdout.flush()
+    print(json.dumps(result, sort_keys=False))
+
+
+def log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)

@@ -1,0 +1,102 @@
+"""Tab handlers called directly (no server), on a real Tutor with a scripted backend."""
+import dataclasses
+
+import pytest
+
+from app import main as app_main
+from app.tabs import chat, library
+from tests.tutor.test_service import make_cfg
+from tutor.backends.fake import FakeBackend
+from tutor.config import ServerConfig
+from tutor.errors import TutorError
+from tutor.retrieval import HashEmbedder
+from tutor.service import build_tutor
+
+
+@pytest.fixture
+def tutor(tmp_path):
+    cfg = make_cfg(tmp_path)
+    cfg = dataclasses.replace(cfg, server=dataclasses.replace(cfg.server, admin_user="teach", admin_password="pw"))
+    t = build_tutor(cfg, backend=FakeBackend(), embedder=HashEmbedder())
+    assert t.warm_up().ready
+    return t
+
+
+def test_respond_echoes_then_streams_then_shows_sources(tutor):
+    tutor.backend.enqueue(["Multiply outer and inner derivatives [1]."])
+    steps = list(chat.respond(tutor, "What does the chain rule say?", [], chat.ALL_SUBJECTS, False, {}, "ann"))
+    first_chat, first_sources, first_box, _ = steps[0]
+    assert first_chat[-2] == {"role": "user", "content": "What does the chain rule say?"}
+    assert first_chat[-1]["content"] == chat.THINKING and first_box == ""
+    final_chat, sources_md, _, ids = steps[-1]
+    assert final_chat[-1]["content"].startswith("Multiply outer and inner derivatives [1]")
+    assert "Chain rule" in sources_md and "✅ cited" in sources_md
+    assert ids == {"1": tutor.metrics.recent_calls()[0].id}
+    assert len(steps) > 3, "answer text should arrive in several updates"
+
+
+def test_history_is_passed_back_to_the_tutor(tutor):
+    steps = list(chat.respond(tutor, "chain rule?", [], None, False, {}, "ann"))
+    chat_after = steps[-1][0]
+    list(chat.respond(tutor, "and lists?", chat_after, None, False, steps[-1][3], "ann"))
+    msgs = tutor.backend.requests[-1].messages
+    assert [m.role for m in msgs] == ["system", "user", "assistant", "user"]
+    assert msgs[1].content == "chain rule?"
+
+
+def test_empty_message_is_refused_without_model_call(tutor):
+    steps = list(chat.respond(tutor, "   ", [], None, False, {}, "ann"))
+    assert len(steps) == 1 and steps[0][0] == [] and tutor.backend.requests == []
+
+
+def test_model_error_is_a_readable_message(tutor):
+    tutor.backend.fail_with = TutorError("The language model is not loaded yet.")
+    steps = list(chat.respond(tutor, "chain rule?", [], None, False, {}, "ann"))
+    final_chat, _, box, _ = steps[-1]
+    assert final_chat[-1]["content"] == "⚠️ The language model is not loaded yet."
+    assert box == "chain rule?", "the learner's message is given back, not lost"
+
+
+def test_feedback_on_answers_only(tutor):
+    steps = list(chat.respond(tutor, "chain rule?", [], None, False, {}, "ann"))
+    ids = steps[-1][3]
+    assert "saved" in chat.record_feedback(tutor, ids, "ann", 1, True)
+    assert tutor.metrics.recent_calls()[0].feedback == 1
+    assert "only be given on a tutor answer" in chat.record_feedback(tutor, ids, "ann", 0, True)
+
+
+def test_to_history_skips_placeholders_and_errors():
+    h = chat.to_history([{"role": "user", "content": "q"}, {"role": "assistant", "content": "⚠️ failed"},
+                         {"role": "assistant", "content": [{"type": "text", "text": "a"}]}])
+    assert [(m.role, m.content) for m in h] == [("user", "q"), ("assistant", "a")]
+
+
+def test_admin_check():
+    off = ServerConfig()
+    assert "turned off" in library.check_admin(off, "x", "y")
+    on = ServerConfig(admin_user="teach", admin_password="pw")
+    assert library.check_admin(on, "teach", "pw") is None
+    assert library.check_admin(on, "teach", "nope") == "Wrong admin name or password."
+
+
+def test_upload_needs_admin_and_checks_type(tutor, tmp_path):
+    doc = tmp_path / "new.md"
+    doc.write_text("---\ntitle: Heaps\nsubject: Python\n---\n# Heaps\n\nA binary heap keeps the smallest item on top.\n")
+    bad = tmp_path / "virus.exe"
+    bad.write_bytes(b"MZ\x00\x01")
+    assert "Wrong admin" in library.add_documents(tutor, [str(doc)], "teach", "wrong")
+    assert "heap" not in " ".join(c.chunk.text for c in tutor.retrieve("binary heap").hits).lower()
+    out = library.add_documents(tutor, [str(doc), str(bad)], "teach", "pw")
+    assert "Refused `virus.exe`" in out and "Added" in out
+    assert tutor.retrieve("binary heap smallest item").hits[0].chunk.title == "Heaps"
+
+
+def test_app_builds_with_named_api(tutor):
+    demo = app_main.build_app(tutor)
+    names = {d.api_name for d in demo.fns.values() if d.api_name}
+    assert {"chat", "ask", "status"} <= names
+
+
+def test_ask_api_reports_errors_as_data(tutor):
+    out = list(app_main.ask_api(tutor, "  "))
+    assert out == [{"text": "", "done": True, "error": "Please type a question first."}]
