@@ -1,10 +1,11 @@
 """Calibrate retrieval.relevance_floor and measure ingest/query speed on the real knowledge base.
 
-    PYTHONPATH=. .venv/bin/python bench/retrieval_calibration.py [--kb knowledge_base] [--out /tmp/calib.json]
+    .venv/bin/python -m bench.retrieval_calibration [--kb knowledge_base] [--out /tmp/calib.json]
 
-Builds a throw-away index (temp folder) with the configured embedder, then prints the best dense
+Builds a throw-away index (temp folder) with the configured embedder, then reports the best dense
 cosine similarity of on-topic and off-topic questions, the threshold that separates them, whether
-the expected subject is in the top 3, ingestion chunks/s, and query latency p50/p95.
+the expected subject is in the top 3, ingestion chunks/s, and query latency p50/p95. Per-question
+lines go to stderr; the last stdout line is one JSON object (bench convention).
 """
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench.common import emit, log, pct
 from tutor.config import load_config
 from tutor.retrieval import ChromaStore, Ingestor, Retriever, make_embedder
 
@@ -84,10 +86,8 @@ NEAR_OFF = [
 ]
 
 
-def pct(xs: list[float], p: float) -> float:
-    xs = sorted(xs)
-    i = min(len(xs) - 1, max(0, round(p / 100 * (len(xs) - 1))))
-    return xs[i]
+def top(result) -> str:
+    return result.hits[0].chunk.doc_id if result.hits else "-"
 
 
 def main() -> None:
@@ -114,22 +114,22 @@ def main() -> None:
             lat.append(r.latency_s)
             ok = any(want in h.chunk.subject.lower() or want in h.chunk.doc_id for h in r.hits)
             top3 += ok
-            print(f"ON  {r.best_similarity:.3f} {'ok ' if ok else 'MISS'} {q} -> {r.hits[0].chunk.doc_id if r.hits else '-'}")
+            log(f"ON  {r.best_similarity:.3f} {'ok ' if ok else 'MISS'} {q} -> {top(r)}")
         for q in OFF_TOPIC:
             r = retriever.search(q)
             off.append(r.best_similarity)
             lat.append(r.latency_s)
-            print(f"OFF {r.best_similarity:.3f} {q} -> {r.hits[0].chunk.doc_id if r.hits else '-'}")
+            log(f"OFF {r.best_similarity:.3f} {q} -> {top(r)}")
         terse, near = [], []
         for q, want in TERSE_ON:
             r = retriever.search(q)
             terse.append(r.best_similarity)
             ok = any(want in h.chunk.subject.lower() or want in h.chunk.doc_id for h in r.hits)
-            print(f"TERSE {r.best_similarity:.3f} {'ok ' if ok else 'MISS'} {q} -> {r.hits[0].chunk.doc_id if r.hits else '-'}")
+            log(f"TERSE {r.best_similarity:.3f} {'ok ' if ok else 'MISS'} {q} -> {top(r)}")
         for q in NEAR_OFF:
             r = retriever.search(q)
             near.append(r.best_similarity)
-            print(f"NEAR-OFF {r.best_similarity:.3f} {q} -> {r.hits[0].chunk.doc_id if r.hits else '-'}")
+            log(f"NEAR-OFF {r.best_similarity:.3f} {q} -> {top(r)}")
         for _ in range(3):  # more latency samples
             for q, _w in ON_TOPIC:
                 lat.append(retriever.search(q).latency_s)
@@ -146,18 +146,21 @@ def main() -> None:
         "separable": gap_hi > gap_lo, "midpoint": round((gap_lo + gap_hi) / 2, 3),
         "top3_subject_hit_rate": f"{top3}/{len(ON_TOPIC)}",
         "query_latency_ms": {"n": len(lat), "p50": round(pct(lat, 50) * 1000, 1), "p95": round(pct(lat, 95) * 1000, 1)},
+        "embedder": emb.name,
     }
-    summary["terse_on_topic"] = {"n": len(terse), "min": round(min(terse), 3), "median": round(statistics.median(terse), 3)}
-    summary["near_domain_off_topic"] = {"n": len(near), "median": round(statistics.median(near), 3), "max": round(max(near), 3)}
+    summary["terse_on_topic"] = {"n": len(terse), "min": round(min(terse), 3),
+                                 "median": round(statistics.median(terse), 3)}
+    summary["near_domain_off_topic"] = {"n": len(near), "median": round(statistics.median(near), 3),
+                                        "max": round(max(near), 3)}
     for floor in (0.25, 0.3, 0.35, 0.4, 0.45):
         summary[f"floor_{floor}"] = {"on_topic_missed": sum(s < floor for s in on),
                                      "terse_missed": sum(s < floor for s in terse),
                                      "off_topic_covered": sum(s >= floor for s in off),
                                      "near_domain_covered": sum(s >= floor for s in near)}
-    print(json.dumps(summary, indent=1))
     if args.out:
         Path(args.out).write_text(json.dumps(
             {"summary": summary, "on": on, "off": off, "terse": terse, "near_off": near}, indent=1))
+    emit("retrieval_calibration", summary)
 
 
 if __name__ == "__main__":
