@@ -1,6 +1,7 @@
-"""Builds the SmartLearn Blocks app: status banner, tabs, and the JSON `ask` API endpoint."""
-from __future__ import annotations
+"""Builds the SmartLearn Blocks app: status banner, tabs, and the JSON `ask` API endpoint.
 
+No `from __future__ import annotations` here: gr.api builds its schema from real type hints.
+"""
 import dataclasses
 import logging
 import uuid
@@ -76,7 +77,8 @@ def build_app(tutor: Tutor) -> gr.Blocks:
 
         timer.tick(_tick, None, [status, timer, subject], api_name=False)
 
-        def _ask(question: str, subject: str = "", socratic: bool = False):
+        # gr.api reads the (real, not stringified) hints: the yielded value is one JSON dict.
+        def _ask(question: str, subject: str = "", socratic: bool = False) -> dict:
             yield from ask_api(tutor, question, subject, socratic)
 
         gr.api(_ask, api_name="ask")

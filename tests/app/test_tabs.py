@@ -100,3 +100,10 @@ def test_app_builds_with_named_api(tutor):
 def test_ask_api_reports_errors_as_data(tutor):
     out = list(app_main.ask_api(tutor, "  "))
     assert out == [{"text": "", "done": True, "error": "Please type a question first."}]
+
+
+def test_json_endpoints_declare_outputs(tutor):
+    """gr.api builds outputs from the return hint; without it a client gets an empty tuple."""
+    demo = app_main.build_app(tutor)
+    api = demo.get_api_info()["named_endpoints"]
+    assert api["/ask"]["returns"] and api["/status"]["returns"]
