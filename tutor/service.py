@@ -6,6 +6,7 @@ state: history comes in with each call, so concurrent learners never mix.
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import time
@@ -174,14 +175,17 @@ class Tutor:
             budget_tokens=self.cfg.model.max_context_tokens - self.cfg.generation.max_new_tokens,
         )
         g = self.cfg.generation
-        request = GenerationRequest(
-            messages=messages,
-            params=GenerationParams(
-                max_new_tokens=g.max_new_tokens, temperature=g.temperature, top_p=g.top_p,
-                seed=g.seed, repetition_penalty=g.repetition_penalty,
-            ),
-            adapter=adapter,
+        hint_turn = grounded and socratic and not prompting.is_socratic_followup(history)
+        params = GenerationParams(
+            max_new_tokens=g.max_new_tokens, temperature=g.temperature, top_p=g.top_p,
+            seed=g.seed, repetition_penalty=g.repetition_penalty,
         )
+        if hint_turn:
+            params = dataclasses.replace(
+                params, max_new_tokens=min(g.max_new_tokens, prompting.SOCRATIC_HINT_MAX_TOKENS),
+                stop=prompting.SOCRATIC_HINT_STOP,
+            )
+        request = GenerationRequest(messages=messages, params=params, adapter=adapter)
 
         prefix = "" if grounded else prompting.NOT_COVERED_NOTICE
         if prefix:
@@ -219,6 +223,11 @@ class Tutor:
             marker = "".join(f" [{i}]" for i in best)
             parts.append(marker)
             yield Delta(marker)
+            text = "".join(parts)
+        if hint_turn:
+            question_turn = prompting.guiding_question(hits)
+            parts.append(question_turn)
+            yield Delta(question_turn)
             text = "".join(parts)
         citations = prompting.citations_in(text, len(sources))
 
