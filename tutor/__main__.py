@@ -115,6 +115,16 @@ def _cmd_config(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_warm_up(args: argparse.Namespace) -> int:
+    """Index the KB and load the model once, so the one-time GGUF -> safetensors conversion happens
+    now (e.g. at Docker build time) instead of on the first start."""
+    from tutor.service import build_tutor
+
+    st = build_tutor(args.cfg).warm_up()
+    print(st.message)
+    return 0 if st.ready else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m tutor", description="SmartLearn admin commands.")
     p.add_argument("--config", help="YAML config file (default: SMARTLEARN_CONFIG or built-in defaults)")
@@ -134,6 +144,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--subject", help="only this subject (an unknown one lists the known subjects)")
     s.add_argument("-k", type=int, default=None, help="number of hits (default retrieval.top_k)")
     s.set_defaults(func=_cmd_search)
+
+    s = sub.add_parser("warm-up", help="index the knowledge base and load (and cache) the language model")
+    s.set_defaults(func=_cmd_warm_up)
 
     s = sub.add_parser("config", help="print every setting, its value and what it does")
     s.set_defaults(func=_cmd_config)

@@ -86,6 +86,8 @@ class Tutor:
             self._state = "indexing"
             try:
                 self._index_report = ensure_index(self.ingestor, progress=progress)
+                # An unchanged index loads no embedder; load it now so the first question doesn't wait.
+                self.retriever.warm_up()
                 self._index_error = None
             except Exception as e:  # noqa: BLE001 - start-up must survive; shown in status
                 logger.exception("knowledge-base index failed")
