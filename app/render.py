@@ -9,7 +9,7 @@ def sources_markdown(sources: tuple[Source, ...], cited: tuple[int, ...] = ()) -
         return "_No course sources for this answer._"
     lines = ["### Sources"]
     for s in sources:
-        mark = " ✅ cited" if s.index in cited else ""
+        mark = " · **cited**" if s.index in cited else ""
         section = f" — {s.section}" if s.section else ""
         lines.append(f"**[{s.index}] {s.title}**{section}  \n"
                      f"<small>{s.subject} · `{s.doc_id}` · relevance {s.score:.3f}{mark}</small>  \n"
@@ -30,7 +30,7 @@ def ingest_markdown(report: IngestReport) -> str:
     if report.unchanged:
         lines.append(f"- Unchanged: {report.unchanged} document(s)")
     for skip in report.skipped:
-        lines.append(f"- ⚠️ Skipped `{skip.path}`: {skip.reason}")
+        lines.append(f"- **Skipped** `{skip.path}`: {skip.reason}")
     if report.rebuilt:
         lines.append("- The index was missing or damaged and was rebuilt from the documents.")
     return "\n".join(lines)

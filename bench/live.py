@@ -1,4 +1,5 @@
-"""Starts the real app (`python -m app`) in a subprocess on a free port, for integration and e2e tests."""
+"""Starts the real app (`python -m app`) in a subprocess on a free port: used by the integration and
+e2e tests and by bench/chat.py."""
 from __future__ import annotations
 
 import os
@@ -33,6 +34,7 @@ class LiveApp:
         env.update(extra_env or {})
         data_dir.mkdir(parents=True, exist_ok=True)
         self._log = open(self.log_path, "w")
+        self.started_at = time.perf_counter()
         self.proc = subprocess.Popen([sys.executable, "-m", "app"], cwd=ROOT, env=env,
                                      stdout=self._log, stderr=subprocess.STDOUT)
 
@@ -40,7 +42,8 @@ class LiveApp:
         return self.log_path.read_text(errors="replace")
 
     def wait_http(self, timeout: float = 120) -> float:
-        t0 = time.perf_counter()
+        """Seconds from process start until the UI answers HTTP 200."""
+        t0 = self.started_at
         while time.perf_counter() - t0 < timeout:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"app exited with {self.proc.returncode}:\n{self.log()[-4000:]}")

@@ -16,6 +16,7 @@ logger = logging.getLogger(__name__)
 
 ALL_SUBJECTS = "All subjects"
 THINKING = "…"
+ERROR_PREFIX = "**Could not answer:** "  # such turns are not sent back to the model as history
 
 ChatHistory = list[dict[str, Any]]
 
@@ -36,7 +37,7 @@ def to_history(chat: ChatHistory) -> tuple[Message, ...]:
     for m in chat or []:
         role = m.get("role")
         text = _text_of(m.get("content"))
-        if role in ("user", "assistant") and text and text != THINKING and not text.startswith("⚠️"):
+        if role in ("user", "assistant") and text and text != THINKING and not text.startswith(ERROR_PREFIX):
             out.append(Message(role, text))
     return tuple(out)
 
@@ -84,12 +85,12 @@ def respond(
         yield chat, gr.skip(), message, call_ids
     except TutorError as e:
         logger.warning("chat failed: %s", e)
-        chat[-1] = {"role": "assistant", "content": f"⚠️ {e}"}
+        chat[-1] = {"role": "assistant", "content": f"{ERROR_PREFIX}{e}"}
         yield chat, "_No sources: the answer could not be generated._", message, call_ids
     except Exception:  # noqa: BLE001 - UI edge: log the trace, show a sentence
         logger.exception("unexpected chat failure")
         chat[-1] = {"role": "assistant",
-                    "content": "⚠️ Something went wrong while answering. Please try again; "
+                    "content": ERROR_PREFIX + "Something went wrong while answering. Please try again; "
                                "if it keeps happening, tell your administrator."}
         yield chat, gr.skip(), message, call_ids
 

@@ -34,10 +34,10 @@ def check_admin(cfg: ServerConfig, user: str, password: str) -> str | None:
 def add_documents(tutor: Tutor, files: list | None, user: str, password: str) -> str:
     problem = check_admin(tutor.cfg.server, user, password)
     if problem:
-        return f"⚠️ {problem}"
+        return f"Warning: {problem}"
     paths = [Path(getattr(f, "name", f)) for f in (files or [])]
     if not paths:
-        return "⚠️ Choose one or more .md, .txt or .pdf files first."
+        return "Warning: Choose one or more .md, .txt or .pdf files first."
     limit = tutor.cfg.server.max_upload_mb
     refused = []
     accepted = []
@@ -48,21 +48,21 @@ def add_documents(tutor: Tutor, files: list | None, user: str, password: str) ->
             refused.append(f"`{p.name}`: larger than {limit:g} MB.")
         else:
             accepted.append(p)
-    lines = [f"- ⚠️ Refused {r}" for r in refused]
+    lines = [f"- Warning: Refused {r}" for r in refused]
     if accepted:
         try:
             report = tutor.add_documents(accepted)
         except TutorError as e:
-            return "\n".join([f"⚠️ {e}", *lines])
+            return "\n".join([f"Warning: {e}", *lines])
         except Exception:  # noqa: BLE001 - UI edge
             logger.exception("document upload failed")
-            return "⚠️ The documents could not be added; the existing knowledge base is unchanged."
+            return "Warning: The documents could not be added; the existing knowledge base is unchanged."
         lines.insert(0, render.ingest_markdown(report))
     return "\n".join(lines)
 
 
 def document_table(tutor: Tutor) -> list[list[str]]:
-    return [[d.title, d.subject, d.level, d.doc_id + (f" ⚠️ {d.problem}" if d.problem else "")]
+    return [[d.title, d.subject, d.level, d.doc_id + (f" Warning: {d.problem}" if d.problem else "")]
             for d in tutor.documents()]
 
 

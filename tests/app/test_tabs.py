@@ -30,7 +30,7 @@ def test_respond_echoes_then_streams_then_shows_sources(tutor):
     assert first_chat[-1]["content"] == chat.THINKING and first_box == ""
     final_chat, sources_md, _, ids = steps[-1]
     assert final_chat[-1]["content"].startswith("Multiply outer and inner derivatives [1]")
-    assert "Chain rule" in sources_md and "✅ cited" in sources_md
+    assert "Chain rule" in sources_md and "**cited**" in sources_md
     assert ids == {"1": tutor.metrics.recent_calls()[0].id}
     assert len(steps) > 3, "answer text should arrive in several updates"
 
@@ -53,7 +53,7 @@ def test_model_error_is_a_readable_message(tutor):
     tutor.backend.fail_with = TutorError("The language model is not loaded yet.")
     steps = list(chat.respond(tutor, "chain rule?", [], None, False, {}, "ann"))
     final_chat, _, box, _ = steps[-1]
-    assert final_chat[-1]["content"] == "⚠️ The language model is not loaded yet."
+    assert final_chat[-1]["content"] == chat.ERROR_PREFIX + "The language model is not loaded yet."
     assert box == "chain rule?", "the learner's message is given back, not lost"
 
 
@@ -66,7 +66,7 @@ def test_feedback_on_answers_only(tutor):
 
 
 def test_to_history_skips_placeholders_and_errors():
-    h = chat.to_history([{"role": "user", "content": "q"}, {"role": "assistant", "content": "⚠️ failed"},
+    h = chat.to_history([{"role": "user", "content": "q"}, {"role": "assistant", "content": chat.ERROR_PREFIX + "failed"},
                          {"role": "assistant", "content": [{"type": "text", "text": "a"}]}])
     assert [(m.role, m.content) for m in h] == [("user", "q"), ("assistant", "a")]
 
