@@ -122,6 +122,9 @@ class Tutor:
                 msg += f" ({info.dtype})"
             if rep is not None:
                 msg += f"; {rep.total_chunks} knowledge-base chunks indexed"
+                if rep.skipped:
+                    msg += (f"; {len(rep.skipped)} document(s) could not be read: "
+                            + "; ".join(f"{sk.path} ({sk.reason})" for sk in rep.skipped[:3]))
             msg += "."
         elif state == "error":
             msg = " ".join(e for e in (self._model_error, self._index_error) if e)
@@ -158,6 +161,10 @@ class Tutor:
         question = (question or "").strip()
         if not question:
             raise InputError("Please type a question first.")
+        if self._state in ("starting", "indexing"):
+            # An empty index would make every question look "not covered"; say what is going on.
+            raise TutorError("The course documents are still being indexed (the first start takes about a "
+                             "minute). Please ask again in a moment.")
         question, notice = prompting.truncate(question, self.cfg.server.max_message_chars)
         subject = subject or None
 

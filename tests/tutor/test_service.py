@@ -184,3 +184,20 @@ def test_subject_filter(tutor):
 def test_documents_listing(tutor):
     docs = {d.doc_id: d for d in tutor.documents()}
     assert docs["calculus/chain.md"].title == "Chain rule" and docs["calculus/chain.md"].subject == "Calculus"
+
+
+def test_question_before_index_is_built_says_so(tmp_path):
+    t = build_tutor(make_cfg(tmp_path), backend=FakeBackend(), embedder=HashEmbedder())
+    with pytest.raises(TutorError, match="still being indexed"):
+        list(t.ask("What does the chain rule say?"))
+    assert t.backend.requests == []
+
+
+def test_unreadable_document_is_skipped_and_shown(tmp_path):
+    cfg = make_cfg(tmp_path)
+    (cfg.paths.knowledge_base_dir / "python" / "broken.pdf").write_bytes(b"%PDF-1.4 not really a pdf")
+    t = build_tutor(cfg, backend=FakeBackend(), embedder=HashEmbedder())
+    st = t.warm_up()
+    assert st.ready and "could not be read" in st.message and "broken.pdf" in st.message
+    assert t.retrieve("chain rule derivative").hits  # the rest was ingested
+    assert any(d.problem for d in t.documents() if d.doc_id.endswith("broken.pdf"))

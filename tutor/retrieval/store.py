@@ -116,6 +116,7 @@ class ChromaStore:
         self._lock = _RWLock()
         self._open_lock = threading.Lock()
         self._version = 0
+        self._count_cache: tuple[int, int] | None = None  # (version, count), for query()
 
     # ------------------------------------------------------------ lifecycle
 
@@ -204,6 +205,7 @@ class ChromaStore:
 
     def _release_client(self) -> None:
         client, self._client, self._col = self._client, None, None
+        self._count_cache = None
         if client is not None:
             try:
                 client.close()
@@ -321,10 +323,22 @@ class ChromaStore:
         with self._op("count chunks") as col:
             return int(col.count())
 
+    def _count_for_query(self, col: Any) -> int:
+        """col.count() for the current version. Chroma counts the rows in SQLite each time (~7 ms at
+        100k chunks, more than the vector search itself); the count only changes with a write, and
+        every write bumps `version`. Called under the read lock, so no write is in progress."""
+        version = self._version
+        cached = self._count_cache
+        if cached is not None and cached[0] == version:
+            return cached[1]
+        total = int(col.count())
+        self._count_cache = (version, total)
+        return total
+
     def query(self, embedding: np.ndarray, n: int, subject: str | None = None) -> list[tuple[Chunk, float]]:
         """Top-n chunks by cosine similarity to `embedding` (optionally of one subject), best first."""
         with self._op("search") as col:
-            total = int(col.count())
+            total = self._count_for_query(col)
             if total == 0 or n <= 0:
                 return []
             res = col.query(

@@ -10,6 +10,7 @@ import pytest
 from tutor.errors import InputError
 from tutor.retrieval.bm25 import BM25Index
 from tutor.retrieval.chunking import context_text
+from tutor.retrieval import hybrid
 from tutor.retrieval.hybrid import Retriever, rrf_fuse
 
 QUERIES = ["chain rule derivative", "list comprehension", "variance mean", "power rule", "probability event"]
@@ -88,6 +89,46 @@ def test_subject_filter(ready) -> None:
     assert retriever.search("list", subject="all").subject is None
     unknown = retriever.search("list", subject="Astronomy")
     assert unknown.hits == () and not unknown.covered
+
+
+@pytest.mark.parametrize("subject", [None, "Calculus", "Python", "Statistics"])
+def test_exact_dense_matches_chroma_query(ready, embedder, subject) -> None:
+    """Dense candidates come from the snapshot (exact), not Chroma's query: on an index small enough
+    for HNSW to be exact they must be what Chroma returns, with and without a subject filter."""
+    retriever, _, store = ready
+    snap = retriever._current()
+    for query in QUERIES:
+        q = embedder.embed([query])[0]
+        for n in (1, 3, 50):
+            ours = retriever._dense(snap, q, n, subject)
+            chroma = store.query(q, n, subject=subject)
+            assert [s for _, s in ours] == pytest.approx([s for _, s in chroma], abs=1e-5)
+            assert [s for _, s in ours] == sorted((s for _, s in ours), reverse=True)
+            # The same chunks, up to equal similarities at the cut (Chroma breaks ties arbitrarily).
+            cut = chroma[-1][1] + 1e-4 if chroma else 0.0
+            assert {c.id for c, s in ours if s > cut} == {c.id for c, s in chroma if s > cut}
+            assert all(c.subject == subject for c, _ in ours) or subject is None
+    assert retriever._dense(snap, q, 5, "Astronomy") == []
+
+
+def test_large_index_uses_chroma_hnsw(ready, monkeypatch) -> None:
+    """Above _EXACT_MAX_CHUNKS an unfiltered search asks Chroma; a filtered one stays exact."""
+    retriever, _, store = ready
+    expected = {q: [h.chunk.id for h in retriever.search(q, k=5).hits] for q in QUERIES}
+    monkeypatch.setattr(hybrid, "_EXACT_MAX_CHUNKS", 0)
+    calls: list[str | None] = []
+    real_query = store.query
+
+    def spy(embedding, n, subject=None):
+        calls.append(subject)
+        return real_query(embedding, n, subject=subject)
+
+    monkeypatch.setattr(store, "query", spy)
+    for q in QUERIES:
+        assert [h.chunk.id for h in retriever.search(q, k=5).hits] == expected[q]
+    assert calls == [None] * len(QUERIES)
+    retriever.search("list", subject="Python")
+    assert len(calls) == len(QUERIES)
 
 
 def test_empty_index_and_bad_input(stack) -> None:

@@ -67,6 +67,23 @@ def test_upsert_query_delete_and_filter(store: ChromaStore) -> None:
     assert store.count() == 1 and store.delete_doc("a.md") == 0
 
 
+def test_query_sees_every_write(store: ChromaStore) -> None:
+    """query() caches the row count per version; every write must still be visible."""
+    emb = HashEmbedder(32)
+    q = emb.embed(["rule"])[0]
+    assert store.query(q, 10) == []
+    first = [_chunk("a.md", 0, "chain rule"), _chunk("a.md", 1, "power rule")]
+    store.upsert(first, emb.embed([c.text for c in first]))
+    assert len(store.query(q, 10)) == 2
+    more = [_chunk("b.md", i, f"rule number {i}") for i in range(3)]
+    store.upsert(more, emb.embed([c.text for c in more]))
+    assert len(store.query(q, 10)) == 5
+    store.delete_doc("a.md")
+    assert len(store.query(q, 10)) == 3
+    store.reset()
+    assert store.query(q, 10) == []
+
+
 def test_garbage_sqlite_is_detected_and_wiped(tmp_path: Path) -> None:
     emb = HashEmbedder(32)
     path = tmp_path / "chroma"
