@@ -107,3 +107,12 @@ def test_json_endpoints_declare_outputs(tutor):
     demo = app_main.build_app(tutor)
     api = demo.get_api_info()["named_endpoints"]
     assert api["/ask"]["returns"] and api["/status"]["returns"]
+
+
+def test_app_refuses_to_start_on_invalid_setting(monkeypatch, capsys):
+    from app.__main__ import main
+
+    monkeypatch.setenv("SMARTLEARN_MODEL_DEVICE", "tpu")
+    assert main([]) == 2
+    err = capsys.readouterr().err
+    assert "model.device" in err and "SMARTLEARN_MODEL_DEVICE" in err
