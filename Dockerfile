@@ -11,6 +11,7 @@ ENV PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 HF_HUB_OFFLINE=1 \
     ANONYMIZED_TELEMETRY=False GRADIO_ANALYTICS_ENABLED=False \
     SMARTLEARN_SERVER_HOST=0.0.0.0 SMARTLEARN_SERVER_PORT=7860 \
     SMARTLEARN_PATHS_DATA_DIR=/data
+# HF_HUB_OFFLINE=1 keeps the embedded defaults offline; pass -e HF_HUB_OFFLINE=0 with a hub model id.
 
 # Spaces run the container as uid 1000; give it a home and the data folder.
 RUN useradd -m -u 1000 user && mkdir -p /data && chown user /data

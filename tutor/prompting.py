@@ -44,6 +44,10 @@ NOT_COVERED_NOTICE = (
     "not from the course documents — check it against another source.\n\n"
 )
 
+# General help outside the course material is kept brief: the small default model invents more the
+# longer it writes, and the learner was already told it is not from the course.
+UNGROUNDED_MAX_TOKENS = 160
+
 # Socratic hints are kept short and end at the first paragraph, so the model has little room to
 # slip the full answer in before the learner has tried.
 SOCRATIC_HINT_MAX_TOKENS = 96

@@ -189,6 +189,8 @@ class Tutor:
             max_new_tokens=g.max_new_tokens, temperature=g.temperature, top_p=g.top_p,
             seed=g.seed, repetition_penalty=g.repetition_penalty,
         )
+        if not grounded:
+            params = dataclasses.replace(params, max_new_tokens=min(g.max_new_tokens, prompting.UNGROUNDED_MAX_TOKENS))
         if hint_turn:
             params = dataclasses.replace(
                 params, max_new_tokens=min(g.max_new_tokens, prompting.SOCRATIC_HINT_MAX_TOKENS),

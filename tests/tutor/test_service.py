@@ -106,7 +106,8 @@ def test_uncovered_question_is_marked_and_recorded_as_gap(tmp_path):
     assert ans.text.startswith("**The course material does not cover this question**")
     gaps = t.metrics.knowledge_gaps()
     assert gaps[0].question == "Best pizza in Naples?" and gaps[0].user == "bob"
-    assert "excerpt" not in t.backend.requests[-1].messages[-1].content
+    assert "COURSE NOTES" not in t.backend.requests[-1].messages[0].content
+    assert t.backend.requests[-1].params.max_new_tokens <= 160
 
 
 def test_empty_question_makes_no_model_call(tutor):
