@@ -98,7 +98,7 @@ class Chunk:
 class RetrievedChunk:
     chunk: Chunk
     score: float  # fused score used for ranking (reciprocal rank fusion)
-    dense_similarity: float | None  # cosine similarity in [-1, 1], None if not in dense hits
+    dense_similarity: float | None  # cosine similarity in [-1, 1] (also for BM25-only hits); None if unknown
     bm25_score: float | None
     rank: int  # 1-based
 
