@@ -51,6 +51,11 @@ class GenerationConfig:
     top_p: float = _help("nucleus sampling mass when temperature > 0", default=0.95)
     repetition_penalty: float = _help("1.0 = off; small models loop without a little", default=1.15)
     seed: int = _help("sampling seed (used when temperature > 0)", default=0)
+    key_point: bool = _help(
+        "open each grounded answer with the course sentence closest to the question, quoted and cited "
+        "(tutor/keypoint.py); helps most with small models that ramble",
+        default=True,
+    )
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ from tutor import prompting
 from tutor.backends.base import LLMBackend
 from tutor.config import AppConfig
 from tutor.errors import InputError, TutorError
+from tutor.keypoint import find_key_point
 from tutor.metrics import Feedback, KnowledgeGap, MetricsStore, ModelCall, RetrievalEvent
 from tutor.retrieval import Ingestor, Retriever, ensure_index, load_document
 from tutor.types import (
@@ -199,6 +200,9 @@ class Tutor:
         request = GenerationRequest(messages=messages, params=params, adapter=adapter)
 
         prefix = "" if grounded else prompting.NOT_COVERED_NOTICE
+        if grounded and g.key_point and not hint_turn:  # a hint turn must not hand over the answer
+            key = find_key_point(question, hits, self.retriever.embedder)
+            prefix = key.markdown() if key else ""
         if prefix:
             yield Delta(prefix)
         cite = prompting.CitationFilter(len(sources))

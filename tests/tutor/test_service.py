@@ -202,3 +202,20 @@ def test_unreadable_document_is_skipped_and_shown(tmp_path):
     assert st.ready and "could not be read" in st.message and "broken.pdf" in st.message
     assert t.retrieve("chain rule derivative").hits  # the rest was ingested
     assert any(d.problem for d in t.documents() if d.doc_id.endswith("broken.pdf"))
+
+
+def test_grounded_answer_opens_with_a_cited_course_sentence(tmp_path):
+    tutor_on = build_tutor(make_cfg(tmp_path / "on"), backend=FakeBackend(), embedder=HashEmbedder())
+    tutor_on.warm_up()
+    deltas, ans = run(tutor_on, "What does the chain rule say about f(g(x))?")
+    assert deltas[0].text.startswith("**From the course [1]:** The chain rule says")
+    assert 1 in ans.citations and ans.sources[0].doc_id == "calculus/chain.md"
+    # Socratic hint turns must not quote the answer; ungrounded answers have nothing to quote.
+    _, hint = run(tutor_on, "What does the chain rule say about f(g(x))?", socratic=True)
+    assert "From the course" not in hint.text
+    cfg = make_cfg(tmp_path / "off")
+    cfg = dataclasses.replace(cfg, generation=dataclasses.replace(cfg.generation, key_point=False))
+    tutor_off = build_tutor(cfg, backend=FakeBackend(), embedder=HashEmbedder())
+    tutor_off.warm_up()
+    _, plain = run(tutor_off, "What does the chain rule say about f(g(x))?")
+    assert "From the course" not in plain.text

@@ -1,0 +1,38 @@
+import dataclasses
+
+from tests.tutor.test_prompting import hit
+from tutor.keypoint import LABEL, candidate_sentences, find_key_point
+from tutor.retrieval import HashEmbedder
+
+
+def test_candidates_skip_code_headings_and_fragments():
+    text = ("## Heading line here that is long enough.\n"
+            "The chain rule multiplies the outer derivative by the inner derivative.\n"
+            "```python\nprint('this is code, not a sentence at all.')\n```\n"
+            "- A list item that states a full fact about gradients.\n"
+            "Too short.\n| a | table | row | with | many | cells |")
+    got = [s for _, s in candidate_sentences([hit(1, text)])]
+    assert got == ["The chain rule multiplies the outer derivative by the inner derivative.",
+                   "A list item that states a full fact about gradients."]
+
+
+def test_key_point_is_the_sentence_closest_to_the_question():
+    hits = [hit(1, "Binary search halves a sorted array at every step until it finds the target."),
+            hit(2, "Lists are mutable sequences in Python. The chain rule multiplies the outer derivative "
+                   "by the derivative of the inner function.")]
+    kp = find_key_point("what does the chain rule multiply", hits, HashEmbedder())
+    assert kp.source_index == 2 and kp.text.startswith("The chain rule multiplies")
+    md = kp.markdown()
+    assert md.startswith(f"{LABEL} [2]:**") and md.endswith("\n\n")
+
+
+def test_no_candidates_no_key_point():
+    assert find_key_point("q", [hit(1, "```\ncode only\n```")], HashEmbedder()) is None
+
+
+def test_fragments_and_flattened_lists_are_not_quoted():
+    text = ("adds adaptive step sizes to each parameter of the model. "
+            "Schedules matter - warmup helps - cosine decay finishes fine. "
+            "Gradient descent moves the weights against the gradient of the loss.")
+    got = [s for _, s in candidate_sentences([hit(1, text)])]
+    assert got == ["Gradient descent moves the weights against the gradient of the loss."]
