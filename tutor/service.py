@@ -184,25 +184,13 @@ class Tutor:
             count_tokens=self.backend.count_tokens,
             budget_tokens=self.cfg.model.max_context_tokens - self.cfg.generation.max_new_tokens,
         )
-        g = self.cfg.generation
         hint_turn = grounded and socratic and not prompting.is_socratic_followup(history)
-        params = GenerationParams(
-            max_new_tokens=g.max_new_tokens, temperature=g.temperature, top_p=g.top_p,
-            seed=g.seed, repetition_penalty=g.repetition_penalty,
-        )
-        if not grounded:
-            params = dataclasses.replace(params, max_new_tokens=min(g.max_new_tokens, prompting.UNGROUNDED_MAX_TOKENS))
-        if hint_turn:
-            params = dataclasses.replace(
-                params, max_new_tokens=min(g.max_new_tokens, prompting.SOCRATIC_HINT_MAX_TOKENS),
-                stop=prompting.SOCRATIC_HINT_STOP,
-            )
+        params = self._generation_params(grounded, hint_turn)
         request = GenerationRequest(messages=messages, params=params, adapter=adapter)
 
         prefix = "" if grounded else prompting.NOT_COVERED_NOTICE
-        if grounded and g.key_point and not hint_turn:  # a hint turn must not hand over the answer
-            key = find_key_point(question, hits, self.retriever.embedder)
-            prefix = key.markdown() if key else ""
+        if grounded and self.cfg.generation.key_point and not hint_turn:  # a hint must not give the answer
+            prefix = self._key_point_markdown(question, hits)
         if prefix:
             yield Delta(prefix)
         cite = prompting.CitationFilter(len(sources))
@@ -232,9 +220,9 @@ class Tutor:
 
         text = "".join(parts)
         if grounded and not cite.cited:
-            # The model answered from the excerpts but wrote no marker: attribute the answer to
-            # the excerpt it overlaps most, so the learner can always check the source.
-            best = prompting.best_supporting_sources(text, hits, limit=1)
+            # The model answered from the excerpts but wrote no marker: attribute its words (not the
+            # quoted key point) to the excerpt they overlap most, so the learner can check the source.
+            best = prompting.best_supporting_sources("".join(parts[1:]), hits, limit=1)
             marker = "".join(f" [{i}]" for i in best)
             parts.append(marker)
             yield Delta(marker)
@@ -254,6 +242,30 @@ class Tutor:
             retrieval_latency_s=retrieval.latency_s, call_id=call_id if (call_id or 0) > 0 else None,
             notice=notice,
         )
+
+    def _generation_params(self, grounded: bool, hint_turn: bool) -> GenerationParams:
+        g = self.cfg.generation
+        params = GenerationParams(
+            max_new_tokens=g.max_new_tokens, temperature=g.temperature, top_p=g.top_p,
+            seed=g.seed, repetition_penalty=g.repetition_penalty,
+        )
+        if not grounded:
+            return dataclasses.replace(params, max_new_tokens=min(g.max_new_tokens, prompting.UNGROUNDED_MAX_TOKENS))
+        if hint_turn:
+            return dataclasses.replace(
+                params, max_new_tokens=min(g.max_new_tokens, prompting.SOCRATIC_HINT_MAX_TOKENS),
+                stop=prompting.SOCRATIC_HINT_STOP,
+            )
+        return params
+
+    def _key_point_markdown(self, question: str, hits) -> str:
+        """The quoted key point, or "" when there is none; never fails the answer (it is an extra)."""
+        try:
+            key = find_key_point(question, hits, self.retriever.embedder)
+        except Exception:  # noqa: BLE001 - the model's answer still comes without it
+            logger.exception("key point extraction failed")
+            return ""
+        return key.markdown() if key else ""
 
     def feedback(self, call_id: int, value: int, *, user: str = "anonymous", comment: str | None = None) -> None:
         if value not in (1, -1):

@@ -219,3 +219,15 @@ def test_grounded_answer_opens_with_a_cited_course_sentence(tmp_path):
     tutor_off.warm_up()
     _, plain = run(tutor_off, "What does the chain rule say about f(g(x))?")
     assert "From the course" not in plain.text
+
+
+def test_key_point_failure_does_not_fail_the_answer(tutor, monkeypatch):
+    import tutor.service as service
+
+    def boom(*a, **k):
+        raise RuntimeError("embedder down")
+
+    monkeypatch.setattr(service, "find_key_point", boom)
+    tutor.backend.enqueue(["The chain rule multiplies derivatives [1]."])
+    _, ans = run(tutor, "What does the chain rule say?")
+    assert ans.text.startswith("The chain rule multiplies derivatives [1].") and ans.citations == (1,)
