@@ -61,6 +61,26 @@ def add_documents(tutor: Tutor, files: list | None, user: str, password: str) ->
     return "\n".join(lines)
 
 
+def reindex(tutor: Tutor, user: str, password: str, progress=None) -> str:
+    """Admin: bring the index in step with the knowledge-base folder (edited, added, removed files)."""
+    problem = check_admin(tutor.cfg.server, user, password)
+    if problem:
+        return f"Warning: {problem}"
+
+    def _progress(done: int, total: int, what: str) -> None:
+        if progress is not None:
+            progress((done, max(total, 1)), desc=f"Indexing {what}")
+
+    try:
+        report = tutor.ingest(progress=_progress)
+    except TutorError as e:
+        return f"Warning: {e}"
+    except Exception:  # noqa: BLE001 - UI edge
+        logger.exception("re-index failed")
+        return "Warning: Re-indexing failed; the previous index is still in use."
+    return render.ingest_markdown(report)
+
+
 def document_table(tutor: Tutor) -> list[list[str]]:
     return [[d.title, d.subject, d.level, d.doc_id + (f" Warning: {d.problem}" if d.problem else "")]
             for d in tutor.documents()]
@@ -79,7 +99,9 @@ def build(tutor: Tutor) -> gr.Dataframe:
         with gr.Row():
             admin_user = gr.Textbox(label="Admin name")
             admin_pass = gr.Textbox(label="Admin password", type="password")
-        add = gr.Button("Add to knowledge base", variant="primary")
+        with gr.Row():
+            add = gr.Button("Add to knowledge base", variant="primary")
+            reindex_btn = gr.Button("Re-index the knowledge-base folder")
         result = gr.Markdown()
 
     def _add(f, u, p, progress=gr.Progress()):
@@ -95,4 +117,9 @@ def build(tutor: Tutor) -> gr.Dataframe:
 
     add.click(_add, [files, admin_user, admin_pass], result, api_name=False).then(_table, None, table)
     refresh.click(_table, None, table, api_name=False)
+
+    def _reindex(u, p, progress=gr.Progress()):
+        return reindex(tutor, u, p, progress)
+
+    reindex_btn.click(_reindex, [admin_user, admin_pass], result, api_name=False).then(_table, None, table)
     return table

@@ -117,3 +117,15 @@ def test_app_refuses_to_start_on_invalid_setting(monkeypatch, capsys):
     assert main([]) == 2
     err = capsys.readouterr().err
     assert "model.device" in err and "SMARTLEARN_MODEL_DEVICE" in err
+
+
+def test_reindex_needs_admin_and_picks_up_edited_files(tutor):
+    kb = tutor.cfg.paths.knowledge_base_dir
+    (kb / "python" / "sets.md").write_text("---\ntitle: Sets\nsubject: Python\n---\n# Sets\n\n"
+                                            "A Python set stores unique hashable items with O(1) membership tests.\n")
+    assert "Wrong admin" in library.reindex(tutor, "teach", "nope")
+    seen = []
+    out = library.reindex(tutor, "teach", "pw", progress=lambda frac, desc="": seen.append(desc))
+    assert "Added: `python/sets.md`" in out
+    assert seen, "progress is reported while indexing"
+    assert tutor.retrieve("python set unique membership").hits[0].chunk.title == "Sets"
