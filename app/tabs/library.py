@@ -14,11 +14,11 @@ import gradio as gr
 from app import render
 from tutor.config import ServerConfig
 from tutor.errors import TutorError
+from tutor.retrieval.documents import SUPPORTED_SUFFIXES
 from tutor.service import Tutor
 
 logger = logging.getLogger(__name__)
 
-ALLOWED = (".md", ".txt", ".pdf")
 
 
 def check_admin(cfg: ServerConfig, user: str, password: str) -> str | None:
@@ -38,27 +38,16 @@ def add_documents(tutor: Tutor, files: list | None, user: str, password: str) ->
     paths = [Path(getattr(f, "name", f)) for f in (files or [])]
     if not paths:
         return "Warning: Choose one or more .md, .txt or .pdf files first."
-    limit = tutor.cfg.server.max_upload_mb
-    refused = []
-    accepted = []
-    for p in paths:
-        if p.suffix.lower() not in ALLOWED:
-            refused.append(f"`{p.name}`: only .md, .txt and .pdf files can be added.")
-        elif p.stat().st_size > limit * 1024 * 1024:
-            refused.append(f"`{p.name}`: larger than {limit:g} MB.")
-        else:
-            accepted.append(p)
-    lines = [f"- Warning: Refused {r}" for r in refused]
-    if accepted:
-        try:
-            report = tutor.add_documents(accepted)
-        except TutorError as e:
-            return "\n".join([f"Warning: {e}", *lines])
-        except Exception:  # noqa: BLE001 - UI edge
-            logger.exception("document upload failed")
-            return "Warning: The documents could not be added; the existing knowledge base is unchanged."
-        lines.insert(0, render.ingest_markdown(report))
-    return "\n".join(lines)
+    # Type (extension and content) and size are checked once, by the ingestor; refused files come
+    # back in report.skipped with the reason, and render shows them.
+    try:
+        report = tutor.add_documents(paths)
+    except TutorError as e:
+        return f"Warning: {e}"
+    except Exception:  # noqa: BLE001 - UI edge
+        logger.exception("document upload failed")
+        return "Warning: The documents could not be added; the existing knowledge base is unchanged."
+    return render.ingest_markdown(report)
 
 
 def reindex(tutor: Tutor, user: str, password: str, progress=None) -> str:
@@ -95,7 +84,7 @@ def build(tutor: Tutor) -> gr.Dataframe:
     with gr.Accordion("Add documents (admin)", open=False):
         gr.Markdown(f"Markdown (with optional front matter: title, subject, level), plain text or PDF; "
                     f"at most {tutor.cfg.server.max_upload_mb:g} MB each.")
-        files = gr.File(file_count="multiple", file_types=list(ALLOWED), label="Documents")
+        files = gr.File(file_count="multiple", file_types=list(SUPPORTED_SUFFIXES), label="Documents")
         with gr.Row():
             admin_user = gr.Textbox(label="Admin name")
             admin_pass = gr.Textbox(label="Admin password", type="password")
