@@ -19,6 +19,7 @@ from typing import Any, Iterator, Protocol, runtime_checkable
 
 import numpy as np
 
+from tutor.backends.device import CPU_BF16_FLAGS, read_cpu_flags
 from tutor.config import EMBEDDED
 from tutor.errors import BackendUnavailable, ModelLoadError, RetrievalError
 
@@ -95,11 +96,8 @@ def _dim_from_folder(path: str) -> int | None:
 
 
 def _cpu_has_bf16() -> bool:
-    try:
-        flags = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
+    flags = read_cpu_flags()
+    return any(f in flags for f in CPU_BF16_FLAGS)
 
 
 def pick_bulk_dtype(bulk_dtype: str, device: str) -> tuple[str, str]:
