@@ -15,13 +15,11 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
 def pct(values: list[float], q: float) -> float:
-    """q-th percentile (0-100), linear interpolation like numpy's default."""
-    xs = sorted(values)
-    if not xs:
-        return float("nan")
-    pos = (len(xs) - 1) * q / 100
-    lo, hi = int(pos), min(int(pos) + 1, len(xs) - 1)
-    return xs[lo] + (xs[hi] - xs[lo]) * (pos - lo)
+    """q-th percentile (0-100) by the metrics store's own percentile (numpy's default method);
+    nan for no values, so a bench with an empty series still prints its JSON line."""
+    from tutor.metrics import percentile
+
+    return percentile(sorted(values), q / 100) if values else float("nan")
 
 
 def summary_ms(seconds: list[float]) -> dict[str, float]:
