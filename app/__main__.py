@@ -44,13 +44,19 @@ def main(argv: list[str] | None = None) -> int:
     from app.main import build_app
     from tutor.service import build_tutor
 
-    tutor = build_tutor(cfg)
+    try:
+        tutor = build_tutor(cfg)
+    except ConfigError as e:  # e.g. a malformed users file
+        print(f"SmartLearn cannot start: {e}", file=sys.stderr)
+        return 2
     tutor.warm_up_in_background()  # index + model load; the UI is usable meanwhile
     demo = build_app(tutor)
     demo.queue(default_concurrency_limit=4)
-    log.info("UI built in %.1f s; starting server on http://%s:%d", time.perf_counter() - t0, server.host, server.port)
-    demo.launch(server_name=server.host, server_port=server.port, share=server.share,
-                max_file_size=f"{int(server.max_upload_mb)}mb", show_error=False)
+    log.info("UI built in %.1f s; starting server on http://%s:%d (login %s; admin API at /docs)",
+             time.perf_counter() - t0, server.host, server.port, "on" if tutor.users.enabled else "off")
+    from app.server import serve
+
+    serve(tutor, demo, share=server.share)
     return 0
 
 

@@ -1,4 +1,4 @@
-"""Command line: `python -m tutor ingest|add-doc|search|config`.
+"""Command line: `python -m tutor ingest|add-doc|search|warm-up|config|user`.
 
 Admin tasks without the web app: build or refresh the index, add documents, try a search, show the
 effective settings. Errors print one sentence and exit 1 (no traceback); --verbose shows logs.
@@ -125,6 +125,43 @@ def _cmd_warm_up(args: argparse.Namespace) -> int:
     return 0 if st.ready else 1
 
 
+def _cmd_user(args: argparse.Namespace) -> int:
+    """Manage logins: add/change (password asked twice, or SMARTLEARN_NEW_PASSWORD for scripts),
+    remove, list, and issue an admin REST token (shown once; only its hash is stored)."""
+    import getpass
+    import os
+
+    from tutor import auth
+
+    path = auth.users_file(args.cfg)
+    if args.action == "list":
+        users = auth.read_users(path)
+        if not users:
+            print(f"No users in {path}: login is off and learners are anonymous.")
+        for u in users.values():
+            print(f"{u.name:<24} {u.role:<8} {len(u.token_hashes)} token(s)")
+        return 0
+    if not args.name:
+        print("Error: give a user name.", file=sys.stderr)
+        return 1
+    if args.action == "add":
+        password = os.environ.get("SMARTLEARN_NEW_PASSWORD")
+        if password is None:
+            password = getpass.getpass(f"Password for {args.name}: ")
+            if getpass.getpass("Again: ") != password:
+                print("Error: the passwords differ.", file=sys.stderr)
+                return 1
+        user = auth.set_user(path, args.name, password, args.role)
+        print(f"Saved {user.name} ({user.role}) in {path}. Restart the app to apply.")
+    elif args.action == "remove":
+        print(f"Removed {args.name}." if auth.remove_user(path, args.name) else f"No user {args.name!r}.")
+    elif args.action == "token":
+        token = auth.issue_token(path, args.name)
+        print("REST token (shown once; send it as 'Authorization: Bearer <token>'; restart the app to apply):")
+        print(token)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m tutor", description="SmartLearn admin commands.")
     p.add_argument("--config", help="YAML config file (default: SMARTLEARN_CONFIG or built-in defaults)")
@@ -150,6 +187,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("config", help="print every setting, its value and what it does")
     s.set_defaults(func=_cmd_config)
+
+    s = sub.add_parser("user", help="manage logins and roles: add NAME [--role admin] | remove NAME | list | token NAME")
+    s.add_argument("action", choices=["add", "remove", "list", "token"])
+    s.add_argument("name", nargs="?")
+    s.add_argument("--role", choices=["learner", "admin"], default="learner")
+    s.set_defaults(func=_cmd_user)
     return p
 
 

@@ -1,18 +1,16 @@
 """Library tab: the list of course documents, and the admin upload that adds new ones.
 
 Adding documents is an admin action (it changes what every learner is taught from), so it
-checks the admin credentials from config on every call, also behind a public share link.
+checks the caller's role (tutor/auth.py) on every call, also behind a public share link.
 """
 from __future__ import annotations
 
-import hmac
 import logging
 from pathlib import Path
 
 import gradio as gr
 
 from app import render
-from tutor.config import ServerConfig
 from tutor.errors import TutorError
 from tutor.retrieval.documents import SUPPORTED_SUFFIXES
 from tutor.service import Tutor
@@ -21,18 +19,22 @@ logger = logging.getLogger(__name__)
 
 
 
-def check_admin(cfg: ServerConfig, user: str, password: str) -> str | None:
-    """None when the credentials are an admin's, else the sentence to show."""
-    if not cfg.admin_user:
-        return ("Document upload is turned off: the administrator has to set SMARTLEARN_SERVER_ADMIN_USER "
-                "and SMARTLEARN_SERVER_ADMIN_PASSWORD.")
-    ok_user = hmac.compare_digest((user or "").encode(), cfg.admin_user.encode())
-    ok_pass = hmac.compare_digest((password or "").encode(), cfg.admin_password.encode())
-    return None if (ok_user and ok_pass) else "Wrong admin name or password."
+def check_admin(tutor: Tutor, login: str | None, user: str, password: str) -> str | None:
+    """None when the caller is an admin — logged in as one, or typing an admin's name and
+    password (for apps without login) — else the sentence to show."""
+    users = tutor.users
+    if users.is_admin(login):
+        return None
+    if not users.enabled:
+        return ("Document upload is turned off: add an admin with `python -m tutor user add NAME --role admin` "
+                "(or set SMARTLEARN_SERVER_ADMIN_USER and SMARTLEARN_SERVER_ADMIN_PASSWORD) and restart.")
+    if user and users.is_admin(user) and users.authenticate(user, password or ""):
+        return None
+    return "Wrong admin name or password."
 
 
-def add_documents(tutor: Tutor, files: list | None, user: str, password: str) -> str:
-    problem = check_admin(tutor.cfg.server, user, password)
+def add_documents(tutor: Tutor, files: list | None, user: str, password: str, login: str | None = None) -> str:
+    problem = check_admin(tutor, login, user, password)
     if problem:
         return f"Warning: {problem}"
     paths = [Path(getattr(f, "name", f)) for f in (files or [])]
@@ -50,9 +52,9 @@ def add_documents(tutor: Tutor, files: list | None, user: str, password: str) ->
     return render.ingest_markdown(report)
 
 
-def reindex(tutor: Tutor, user: str, password: str, progress=None) -> str:
+def reindex(tutor: Tutor, user: str, password: str, progress=None, login: str | None = None) -> str:
     """Admin: bring the index in step with the knowledge-base folder (edited, added, removed files)."""
-    problem = check_admin(tutor.cfg.server, user, password)
+    problem = check_admin(tutor, login, user, password)
     if problem:
         return f"Warning: {problem}"
 
@@ -86,16 +88,16 @@ def build(tutor: Tutor) -> gr.Dataframe:
                     f"at most {tutor.cfg.server.max_upload_mb:g} MB each.")
         files = gr.File(file_count="multiple", file_types=list(SUPPORTED_SUFFIXES), label="Documents")
         with gr.Row():
-            admin_user = gr.Textbox(label="Admin name")
+            admin_user = gr.Textbox(label="Admin name (not needed when logged in as an admin)")
             admin_pass = gr.Textbox(label="Admin password", type="password")
         with gr.Row():
             add = gr.Button("Add to knowledge base", variant="primary")
             reindex_btn = gr.Button("Re-index the knowledge-base folder")
         result = gr.Markdown()
 
-    def _add(f, u, p, progress=gr.Progress()):
+    def _add(f, u, p, request: gr.Request, progress=gr.Progress()):
         progress(0, desc="Indexing the new documents…")  # a spinner while chunks are embedded
-        return add_documents(tutor, f, u, p)
+        return add_documents(tutor, f, u, p, login=getattr(request, "username", None))
 
     def _table():
         try:
@@ -107,8 +109,8 @@ def build(tutor: Tutor) -> gr.Dataframe:
     add.click(_add, [files, admin_user, admin_pass], result, api_name=False).then(_table, None, table)
     refresh.click(_table, None, table, api_name=False)
 
-    def _reindex(u, p, progress=gr.Progress()):
-        return reindex(tutor, u, p, progress)
+    def _reindex(u, p, request: gr.Request, progress=gr.Progress()):
+        return reindex(tutor, u, p, progress, login=getattr(request, "username", None))
 
     reindex_btn.click(_reindex, [admin_user, admin_pass], result, api_name=False).then(_table, None, table)
     return table

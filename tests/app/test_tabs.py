@@ -7,7 +7,6 @@ from app import main as app_main
 from app.tabs import chat, library
 from tests.tutor.test_service import make_cfg
 from tutor.backends.fake import FakeBackend
-from tutor.config import ServerConfig
 from tutor.errors import TutorError
 from tutor.retrieval import HashEmbedder
 from tutor.service import build_tutor
@@ -72,12 +71,13 @@ def test_to_history_skips_placeholders_and_errors():
     assert [(m.role, m.content) for m in h] == [("user", "q"), ("assistant", "a")]
 
 
-def test_admin_check():
-    off = ServerConfig()
-    assert "turned off" in library.check_admin(off, "x", "y")
-    on = ServerConfig(admin_user="teach", admin_password="pw")
-    assert library.check_admin(on, "teach", "pw") is None
-    assert library.check_admin(on, "teach", "nope") == "Wrong admin name or password."
+def test_admin_check(tutor, tmp_path):
+    off = build_tutor(make_cfg(tmp_path / "off"), backend=FakeBackend(), embedder=HashEmbedder())
+    assert "turned off" in library.check_admin(off, None, "x", "y")
+    assert library.check_admin(tutor, None, "teach", "pw") is None
+    assert library.check_admin(tutor, None, "teach", "nope") == "Wrong admin name or password."
+    assert library.check_admin(tutor, "teach", "", "") is None, "a logged-in admin need not retype"
+    assert library.check_admin(tutor, "ann", "", "") == "Wrong admin name or password."
 
 
 def test_upload_needs_admin_and_checks_type(tutor, tmp_path):

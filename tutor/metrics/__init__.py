@@ -7,12 +7,15 @@ from tutor.metrics.migrations import MIGRATIONS, migrate
 from tutor.metrics.records import (
     CallSummary,
     Feedback,
+    Interaction,
     KnowledgeGap,
     ModelCall,
+    ResourceSample,
     RetrievalEvent,
     StoredCall,
     StoredGap,
     StoredRetrieval,
+    TrainingStep,
 )
 from tutor.metrics.store import (
     MAX_COMMENT_CHARS,
@@ -28,14 +31,17 @@ __all__ = [
     "MIGRATIONS",
     "CallSummary",
     "Feedback",
+    "Interaction",
     "KnowledgeGap",
     "MetricsError",
     "MetricsStore",
     "ModelCall",
+    "ResourceSample",
     "RetrievalEvent",
     "StoredCall",
     "StoredGap",
     "StoredRetrieval",
+    "TrainingStep",
     "migrate",
     "percentile",
 ]

@@ -158,3 +158,72 @@ def m004_knowledge_gaps(conn: sqlite3.Connection) -> None:
         """
     )
     conn.execute("CREATE INDEX ix_knowledge_gaps_created_at ON knowledge_gaps (created_at)")
+
+
+@migration
+def m005_resource_samples(conn: sqlite3.Connection) -> None:
+    # Machine readings from the sampler. resolution_s 0 = raw; older rows are replaced by
+    # per-bucket means (retention.py), so the table stays bounded however long the app runs.
+    conn.execute(
+        """
+        CREATE TABLE resource_samples (
+            id INTEGER PRIMARY KEY,
+            sampled_at REAL NOT NULL,
+            cpu_percent REAL NOT NULL,
+            memory_percent REAL NOT NULL,
+            process_rss_mb REAL NOT NULL,
+            disk_percent REAL NOT NULL,
+            gpu_memory_used_mb REAL,
+            gpu_memory_total_mb REAL,
+            gpu_utilization_percent REAL,
+            resolution_s REAL NOT NULL DEFAULT 0
+        )
+        """
+    )
+    conn.execute("CREATE INDEX ix_resource_samples_sampled_at ON resource_samples (sampled_at)")
+
+
+@migration
+def m006_training_steps(conn: sqlite3.Connection) -> None:
+    conn.execute(
+        """
+        CREATE TABLE training_steps (
+            id INTEGER PRIMARY KEY,
+            run_id TEXT NOT NULL,
+            run_name TEXT NOT NULL,
+            step INTEGER NOT NULL,
+            epoch REAL NOT NULL,
+            train_loss REAL,
+            val_loss REAL,
+            learning_rate REAL,
+            tokens_per_s REAL,
+            samples_per_s REAL,
+            peak_memory_mb REAL,
+            recorded_at REAL NOT NULL
+        )
+        """
+    )
+    conn.execute("CREATE INDEX ix_training_steps_run ON training_steps (run_id, step)")
+    conn.execute("CREATE INDEX ix_training_steps_recorded_at ON training_steps (recorded_at)")
+
+
+@migration
+def m007_interactions(conn: sqlite3.Connection) -> None:
+    # Learner actions across tabs for engagement analytics; no learner text.
+    conn.execute(
+        """
+        CREATE TABLE interactions (
+            id INTEGER PRIMARY KEY,
+            at REAL NOT NULL,
+            user TEXT NOT NULL,
+            action TEXT NOT NULL,
+            subject TEXT,
+            difficulty TEXT,
+            response_time_s REAL,
+            correct REAL
+        )
+        """
+    )
+    conn.execute("CREATE INDEX ix_interactions_at ON interactions (at)")
+    conn.execute("CREATE INDEX ix_interactions_user_at ON interactions (user, at)")
+

@@ -168,9 +168,57 @@ class CallSummary:
         return self.calls - self.successes
 
 
+@dataclass(frozen=True)
+class ResourceSample:
+    """One reading of the machine by the resource sampler. None = not available here (no GPU)."""
+
+    sampled_at: float  # unix seconds
+    cpu_percent: float  # whole machine, 0-100
+    memory_percent: float  # whole machine, 0-100
+    process_rss_mb: float  # this app's resident memory
+    disk_percent: float  # the disk holding the data folder, 0-100
+    gpu_memory_used_mb: float | None = None
+    gpu_memory_total_mb: float | None = None
+    gpu_utilization_percent: float | None = None
+    resolution_s: float = 0.0  # 0 = a raw sample; else the bucket width it was downsampled into
+
+
+@dataclass(frozen=True)
+class TrainingStep:
+    """One logged step of a training run (training/ writes these; the admin tab draws them)."""
+
+    run_id: str  # unique per run folder, e.g. "run_a-20261123-021500"
+    run_name: str  # the config's name, e.g. "run_a"; runs of one name are overlaid in charts
+    step: int
+    epoch: float
+    train_loss: float | None
+    val_loss: float | None
+    learning_rate: float | None
+    tokens_per_s: float | None
+    samples_per_s: float | None
+    peak_memory_mb: float | None
+    recorded_at: float  # unix seconds
+
+
+@dataclass(frozen=True)
+class Interaction:
+    """One learner action in a tab, for the admin's learner analytics. No learner text."""
+
+    user: str
+    action: str  # "ask", "quiz_answer", "study_plan", "interview_answer", "voice", "photo" ...
+    at: float  # unix seconds
+    subject: str | None = None
+    difficulty: str | None = None
+    response_time_s: float | None = None  # how long the learner took (quiz/interview answers)
+    correct: float | None = None  # 1/0 for graded answers, a 0-1 score for rubric-scored ones
+
+
 __all__ = [
     "CallSummary",
     "Feedback",
+    "Interaction",
+    "ResourceSample",
+    "TrainingStep",
     "KnowledgeGap",
     "ModelCall",
     "RetrievalEvent",

@@ -30,12 +30,15 @@ from tutor.metrics.migrations import MIGRATIONS, migrate
 from tutor.metrics.records import (
     CallSummary,
     Feedback,
+    Interaction,
     KnowledgeGap,
     ModelCall,
+    ResourceSample,
     RetrievalEvent,
     StoredCall,
     StoredGap,
     StoredRetrieval,
+    TrainingStep,
 )
 
 logger = logging.getLogger(__name__)
@@ -45,11 +48,23 @@ MAX_COMMENT_CHARS = 500  # same bound for the optional comment on a thumbs vote
 DEFAULT_BUSY_TIMEOUT_S = 5.0  # how long a write waits for another writer before giving up
 
 # Tables the current schema must have; health() reports any that is missing.
-_TABLES = ("_migrations", "model_calls", "feedback", "retrieval_events", "knowledge_gaps")
+_TABLES = (
+    "_migrations", "model_calls", "feedback", "retrieval_events", "knowledge_gaps", "resource_samples",
+    "training_steps", "interactions",
+)
 
 _CALL_COLUMNS = (
     "model, adapter, operation, user, started_at, ttft_s, latency_s, prompt_tokens, "
     "completion_tokens, tokens_per_s, success, error_type, quality"
+)
+
+_SAMPLE_COLUMNS = (
+    "sampled_at, cpu_percent, memory_percent, process_rss_mb, disk_percent, gpu_memory_used_mb, "
+    "gpu_memory_total_mb, gpu_utilization_percent, resolution_s"
+)
+_STEP_COLUMNS = (
+    "run_id, run_name, step, epoch, train_loss, val_loss, learning_rate, tokens_per_s, samples_per_s, "
+    "peak_memory_mb, recorded_at"
 )
 
 T = TypeVar("T")
@@ -159,6 +174,48 @@ class MetricsStore:
         return self._write("a knowledge gap", write)
 
     # ------------------------------------------------------------ reads (raise MetricsError)
+
+    def record_sample(self, sample: ResourceSample) -> int | None:
+        """Store one resource reading (the sampler's; best effort like every write)."""
+
+        def write(conn: sqlite3.Connection) -> int:
+            cur = conn.execute(
+                f"INSERT INTO resource_samples ({_SAMPLE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                _sample_row(sample),
+            )
+            return int(cur.lastrowid)
+
+        return self._write("a resource sample", write)
+
+    def record_training_step(self, step: TrainingStep) -> int | None:
+        """Store one logged training step (the training pipeline's; never raises)."""
+
+        def write(conn: sqlite3.Connection) -> int:
+            cur = conn.execute(
+                f"INSERT INTO training_steps ({_STEP_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    step.run_id, step.run_name, step.step, step.epoch, step.train_loss, step.val_loss,
+                    step.learning_rate, step.tokens_per_s, step.samples_per_s, step.peak_memory_mb,
+                    step.recorded_at,
+                ),
+            )
+            return int(cur.lastrowid)
+
+        return self._write("a training step", write)
+
+    def record_interaction(self, event: Interaction) -> int | None:
+        """Store one learner action (tabs call this; never raises into the learner's flow)."""
+
+        def write(conn: sqlite3.Connection) -> int:
+            cur = conn.execute(
+                "INSERT INTO interactions (at, user, action, subject, difficulty, response_time_s, correct) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (event.at, event.user, event.action, event.subject, event.difficulty, event.response_time_s,
+                 event.correct),
+            )
+            return int(cur.lastrowid)
+
+        return self._write("a learner interaction", write)
 
     def recent_calls(
         self, limit: int = 100, operation: str | None = None, *, since: float | None = None
@@ -288,6 +345,17 @@ class MetricsStore:
         except (sqlite3.Error, OSError) as e:
             return f"The metrics database {self.db_path} cannot be used: {_describe(e)}."
         return None
+
+    # ------------------------------------------------------------ for the package's other modules
+
+    def run_write(self, what: str, fn: Callable[[sqlite3.Connection], T]) -> T | None:
+        """Run ``fn`` on a fresh connection with the store's write policy (logged, never raises).
+        Used by stats/retention/export, which keep their SQL next to their logic."""
+        return self._write(what, fn)
+
+    def run_checked(self, what: str, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``fn`` (a read, or an admin's delete) raising MetricsError with a readable message."""
+        return self._read(what, fn)
 
     # ------------------------------------------------------------ plumbing
 
@@ -438,6 +506,13 @@ def _stored_call(r: tuple) -> StoredCall:
         id=r[0], model=r[1], adapter=r[2], operation=r[3], user=r[4], started_at=r[5], ttft_s=r[6],
         latency_s=r[7], prompt_tokens=r[8], completion_tokens=r[9], tokens_per_s=r[10], success=bool(r[11]),
         error_type=r[12], quality=r[13], feedback=r[14],
+    )
+
+
+def _sample_row(s: ResourceSample) -> tuple:
+    return (
+        s.sampled_at, s.cpu_percent, s.memory_percent, s.process_rss_mb, s.disk_percent, s.gpu_memory_used_mb,
+        s.gpu_memory_total_mb, s.gpu_utilization_percent, s.resolution_s,
     )
 
 

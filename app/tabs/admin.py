@@ -1,0 +1,343 @@
+"""Admin tab: live resources and health, per-model statistics with comparison and
+recommendation, training curves, learner analytics and knowledge gaps, export and clears.
+
+Access: the tab is shown only to admins (made visible on page load), and because a hidden tab's
+events can still be called through the Gradio API, EVERY handler checks the caller's role from
+the request itself (`request.username`, set by Gradio's login) before touching admin data.
+Handlers are plain functions over (tutor, username, inputs) so tests call them directly.
+"""
+from __future__ import annotations
+
+import logging
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+
+from tutor.metrics import MetricsError
+from tutor.metrics.stats import PRIORITIES, TREND_METRICS, ModelStats
+from tutor.service import Tutor
+
+logger = logging.getLogger(__name__)
+
+NOT_ADMIN = "This view is for admins. Log in with an admin account to see it."
+WINDOWS = {"Last hour": 3600.0, "Last 24 hours": 86400.0, "Last 7 days": 7 * 86400.0, "All time": None}
+STATS_HEADERS = ["Model", "Operation", "Calls", "Success %", "Latency p50 (s)", "p95 (s)", "p99 (s)",
+                 "TTFT p50 (s)", "TTFT p95 (s)", "Tokens/s", "Quality", "Thumbs up/down"]
+
+
+class NotAdmin(Exception):
+    pass
+
+
+def require_admin(tutor: Tutor, username: str | None) -> None:
+    if not tutor.users.is_admin(username):
+        raise NotAdmin(NOT_ADMIN)
+
+
+def _since(window: str) -> float | None:
+    span = WINDOWS.get(window, 86400.0)
+    return None if span is None else time.time() - span
+
+
+def _fmt(v: float | None, digits: int = 2) -> str:
+    return "–" if v is None else f"{v:.{digits}f}"
+
+
+# ---------------------------------------------------------------- system
+
+
+def system_view(tutor: Tutor, username: str | None) -> tuple[str, Any]:
+    """(health markdown, resource chart) for the last hour."""
+    require_admin(tutor, username)
+    import plotly.graph_objects as go
+
+    mon = tutor.monitor
+    health = mon.health()
+    lines = [f"### Health {health.score}/100 — {health.label}"]
+    if not health.alerts:
+        lines.append("No alerts: CPU, memory, GPU memory and response times are under their thresholds.")
+    for a in health.alerts:
+        lines.append(f"- **{a.level.upper()}** {a.message}")
+    try:
+        samples = mon.resources()
+    except MetricsError as e:
+        lines.append(f"- **Metrics database problem:** {e}")
+        samples = []
+    if samples:
+        last = samples[-1]
+        gpu = ("no GPU" if last.gpu_memory_total_mb is None else
+               f"GPU memory {last.gpu_memory_used_mb:.0f}/{last.gpu_memory_total_mb:.0f} MB")
+        lines.append(f"\nLatest: CPU {last.cpu_percent:.0f}% · memory {last.memory_percent:.0f}% · app RSS "
+                     f"{last.process_rss_mb:.0f} MB · disk {last.disk_percent:.0f}% · {gpu}")
+    fig = go.Figure()
+    xs = [time.strftime("%H:%M:%S", time.localtime(s.sampled_at)) for s in samples]
+    fig.add_scatter(x=xs, y=[s.cpu_percent for s in samples], name="CPU %")
+    fig.add_scatter(x=xs, y=[s.memory_percent for s in samples], name="Memory %")
+    if any(s.gpu_memory_total_mb for s in samples):
+        fig.add_scatter(x=xs, y=[100 * (s.gpu_memory_used_mb or 0) / s.gpu_memory_total_mb if s.gpu_memory_total_mb
+                                 else None for s in samples], name="GPU memory %")
+    cfg = mon.cfg
+    fig.add_hline(y=cfg.cpu_warn, line_dash="dot", line_color="orange", annotation_text="CPU warn")
+    fig.add_hline(y=cfg.memory_critical, line_dash="dot", line_color="red", annotation_text="memory critical")
+    fig.update_layout(title="Resources, last hour" + ("" if samples else " (no samples yet)"),
+                      yaxis=dict(range=[0, 100], title="%"), height=340, margin=dict(l=40, r=20, t=50, b=40))
+    return "\n".join(lines), fig
+
+
+# ---------------------------------------------------------------- AI performance
+
+
+@dataclass(frozen=True)
+class PerformanceView:
+    table: list[list[Any]]
+    comparison: Any  # plotly figure
+    recommendation: str  # markdown
+    trend: Any  # plotly figure
+
+
+def stats_rows(rows: list[ModelStats]) -> list[list[Any]]:
+    return [[s.label, s.operation or "all", s.calls, round(100 * s.success_rate, 1), _fmt(s.latency_p50_s),
+             _fmt(s.latency_p95_s), _fmt(s.latency_p99_s), _fmt(s.ttft_p50_s), _fmt(s.ttft_p95_s),
+             _fmt(s.tokens_per_s, 1), _fmt(s.quality), f"{s.thumbs_up}/{s.thumbs_down}"] for s in rows]
+
+
+def performance_view(tutor: Tutor, username: str | None, window: str, priority: str, metric: str) -> PerformanceView:
+    require_admin(tutor, username)
+    import plotly.graph_objects as go
+
+    stats = tutor.monitor.stats
+    since = _since(window)
+    per_op = stats.statistics(since)
+    comparison = stats.compare(since)
+    rec = stats.recommend(priority if priority in PRIORITIES else "balanced", since)
+
+    fig = go.Figure()
+    labels = [m.label for m in comparison.models]
+    fig.add_bar(x=labels, y=[m.latency_p50_s for m in comparison.models], name="p50 latency (s)")
+    fig.add_bar(x=labels, y=[m.latency_p95_s for m in comparison.models], name="p95 latency (s)")
+    fig.add_scatter(x=labels, y=[100 * m.success_rate for m in comparison.models], name="success %", yaxis="y2",
+                    mode="markers", marker=dict(size=12))
+    fig.update_layout(title="Models compared", barmode="group", height=340, yaxis=dict(title="seconds"),
+                      yaxis2=dict(title="success %", overlaying="y", side="right", range=[0, 105]),
+                      margin=dict(l=40, r=40, t=50, b=40))
+
+    r = comparison.ranking
+    md = [f"**Recommended for '{rec.priority}':** {rec.model or 'none yet'}. {rec.reason}",
+          f"\nRankings — fastest: {r.fastest or '–'} · most reliable: {r.most_reliable or '–'} · "
+          f"best quality: {r.best_quality or '–'} · best overall: {r.best_overall or '–'}",
+          "\n_Balanced = 0.3 speed + 0.4 quality + 0.3 reliability; speed = fastest p50 / this p50; quality = "
+          "mean recorded quality (quiz item pass rate, interview score / 10), else the thumbs-up share, "
+          "else 0.5._"]
+    bucket = {"Last hour": 300.0, "Last 24 hours": 3600.0}.get(window, 86400.0)
+    m = metric if metric in TREND_METRICS else "latency_p50"
+    tfig = go.Figure()
+    for row in comparison.models:
+        pts = stats.trend(m, bucket, since, model=row.model, adapter=row.adapter)  # adapter None = base only
+        label = row.label
+        tfig.add_scatter(x=[time.strftime("%m-%d %H:%M", time.localtime(p.start)) for p in pts],
+                         y=[p.value for p in pts], name=label, mode="lines+markers", connectgaps=False)
+    tfig.update_layout(title=f"Trend: {m}", height=320, margin=dict(l=40, r=20, t=50, b=40))
+    return PerformanceView(stats_rows(per_op), fig, "\n".join(md), tfig)
+
+
+# ---------------------------------------------------------------- training and learners
+
+
+def training_view(tutor: Tutor, username: str | None) -> tuple[Any, Any, str]:
+    require_admin(tutor, username)
+    import plotly.graph_objects as go
+
+    runs = tutor.monitor.training_runs()
+    loss, lr = go.Figure(), go.Figure()
+    for run in runs:
+        steps = run.steps
+        loss.add_scatter(x=[s.step for s in steps if s.train_loss is not None],
+                         y=[s.train_loss for s in steps if s.train_loss is not None], name=f"{run.run_name} train")
+        val = [s for s in steps if s.val_loss is not None]
+        if val:
+            loss.add_scatter(x=[s.step for s in val], y=[s.val_loss for s in val], name=f"{run.run_name} val",
+                             line=dict(dash="dash"))
+            best = min(val, key=lambda s: s.val_loss)
+            loss.add_scatter(x=[best.step], y=[best.val_loss], mode="markers", marker=dict(size=12, symbol="star"),
+                             name=f"{run.run_name} best", showlegend=False)
+        lr.add_scatter(x=[s.step for s in steps if s.learning_rate is not None],
+                       y=[s.learning_rate for s in steps if s.learning_rate is not None], name=run.run_name)
+    loss.update_layout(title="Train (solid) and validation (dashed) loss; ★ = best checkpoint", height=340,
+                       xaxis_title="step", margin=dict(l=40, r=20, t=50, b=40))
+    lr.update_layout(title="Learning rate", height=260, xaxis_title="step", margin=dict(l=40, r=20, t=50, b=40))
+    note = (f"{len(runs)} run(s) recorded." if runs else
+            "No training runs recorded yet: `python -m training train --config training/configs/run_a.yaml` "
+            "logs every step here.")
+    return loss, lr, note
+
+
+def learners_view(tutor: Tutor, username: str | None, window: str) -> tuple[Any, Any, list[list[Any]]]:
+    require_admin(tutor, username)
+    import plotly.graph_objects as go
+
+    since = _since(window)
+    mon = tutor.monitor
+    eng = mon.engagement(since)
+    efig = go.Figure()
+    days = [time.strftime("%Y-%m-%d", time.gmtime(p.day_start)) for p in eng]
+    efig.add_bar(x=days, y=[p.actions for p in eng], name="actions", yaxis="y2", opacity=0.35)
+    efig.add_scatter(x=days, y=[p.engagement for p in eng], name="engagement (0-100)", mode="lines+markers")
+    efig.update_layout(title="Engagement per day (mean over active learners)", height=320,
+                       yaxis=dict(range=[0, 100]), yaxis2=dict(overlaying="y", side="right", title="actions"),
+                       margin=dict(l=40, r=40, t=50, b=40))
+    subj = mon.popular_subjects(since)
+    sfig = go.Figure()
+    sfig.add_bar(x=[s.subject for s in subj], y=[s.actions for s in subj], name="actions")
+    sfig.update_layout(title="Popular subjects", height=300, margin=dict(l=40, r=20, t=50, b=80))
+    gaps = [[time.strftime("%Y-%m-%d %H:%M", time.localtime(g.created_at)), g.subject or "–", g.question,
+             _fmt(g.best_similarity)] for g in mon.knowledge_gaps(100, since=since)]
+    return efig, sfig, gaps
+
+
+# ---------------------------------------------------------------- actions
+
+
+def export_files(tutor: Tutor, username: str | None, window: str) -> list[str]:
+    require_admin(tutor, username)
+    bundle = tutor.monitor.export(_since(window))
+    out = Path(tempfile.mkdtemp(prefix="smartlearn-export-"))
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    (out / f"smartlearn-metrics-{stamp}.json").write_text(bundle.to_json())
+    (out / f"smartlearn-metrics-{stamp}.zip").write_bytes(bundle.to_csv_zip())
+    return [str(p) for p in sorted(out.iterdir())]
+
+
+def clear_model(tutor: Tutor, username: str | None, model: str | None, confirm: bool) -> str:
+    require_admin(tutor, username)
+    if not model:
+        return "Choose a model first."
+    if not confirm:
+        return "Tick the confirmation box first: clearing deletes this model's records for good."
+    if model not in tutor.monitor.stats.models():
+        return f"No records for {model!r}."
+    cleared = tutor.monitor.clear_model(model)
+    return f"Deleted {cleared.total} call record(s) of {model}."
+
+
+def clear_old(tutor: Tutor, username: str | None, days: float | None, confirm: bool) -> str:
+    require_admin(tutor, username)
+    if not days or days <= 0:
+        return "Give a number of days greater than 0."
+    if not confirm:
+        return "Tick the confirmation box first: clearing deletes records for good."
+    cleared = tutor.monitor.clear_older_than(float(days))
+    parts = ", ".join(f"{n} {t}" for t, n in cleared.rows.items() if n) or "nothing"
+    return f"Deleted records older than {days:g} days: {parts}."
+
+
+# ---------------------------------------------------------------- layout
+
+
+def _guard(fn, n_out: int, quiet: bool = False):
+    """Wrap a handler: a non-admin gets the sentence (and no data; `quiet` = not even the
+    sentence, for page-load refreshes), a database problem a readable message, never a trace."""
+
+    def run(*args, request: gr.Request):
+        try:
+            return fn(getattr(request, "username", None), *args)
+        except NotAdmin as e:
+            if not quiet:
+                gr.Warning(str(e))
+        except MetricsError as e:
+            gr.Warning(str(e))
+        except Exception:  # noqa: BLE001 - UI edge
+            logger.exception("admin view failed")
+            gr.Warning("The admin view could not be refreshed; see the server log.")
+        return gr.skip() if n_out == 1 else tuple(gr.skip() for _ in range(n_out))
+
+    return run
+
+
+@dataclass
+class AdminTab:
+    timer: gr.Timer
+    refresh_inputs: list
+    refresh_outputs: list
+    refresh: Any  # quiet handler filling every view; main.py runs it on load for admins
+
+
+def build(tutor: Tutor) -> AdminTab:
+    """Lays out the admin tab's content (main.py creates the Tab and controls its visibility)."""
+    with gr.Tabs():
+        with gr.Tab("System"):
+            health_md = gr.Markdown(elem_id="admin-health")
+            res_plot = gr.Plot(label="Resources")
+            # Off until main.py's page-load handler sees an admin: learners' pages never poll it.
+            timer = gr.Timer(max(tutor.cfg.monitoring.sample_interval_s, 5.0), active=False)
+        with gr.Tab("AI performance"):
+            with gr.Row():
+                window = gr.Dropdown(list(WINDOWS), value="Last 24 hours", label="Window")
+                priority = gr.Dropdown(list(PRIORITIES), value="balanced", label="Recommend for")
+                metric = gr.Dropdown(list(TREND_METRICS), value="latency_p50", label="Trend metric")
+                perf_btn = gr.Button("Refresh")
+            rec_md = gr.Markdown(elem_id="admin-recommendation")
+            stats_df = gr.Dataframe(headers=STATS_HEADERS, interactive=False, elem_id="admin-stats")
+            cmp_plot = gr.Plot(label="Comparison")
+            trend_plot = gr.Plot(label="Trend")
+        with gr.Tab("Training"):
+            train_note = gr.Markdown()
+            loss_plot = gr.Plot(label="Loss")
+            lr_plot = gr.Plot(label="Learning rate")
+            train_btn = gr.Button("Refresh")
+        with gr.Tab("Learners"):
+            learn_window = gr.Dropdown(list(WINDOWS), value="Last 7 days", label="Window")
+            eng_plot = gr.Plot(label="Engagement")
+            subj_plot = gr.Plot(label="Popular subjects")
+            gr.Markdown("**Knowledge-base gaps** — questions the course documents could not answer "
+                        "(add material on these):")
+            gaps_df = gr.Dataframe(headers=["When", "Subject", "Question", "Best similarity"], interactive=False,
+                                   elem_id="admin-gaps")
+            learn_btn = gr.Button("Refresh")
+        with gr.Tab("Export & clear"):
+            exp_window = gr.Dropdown(list(WINDOWS), value="All time", label="Export window")
+            exp_btn = gr.Button("Export (JSON + CSV zip)")
+            exp_files = gr.File(label="Exports", file_count="multiple")
+            with gr.Row():
+                model_dd = gr.Dropdown([], label="Model to clear")
+                confirm_model = gr.Checkbox(label="Yes, delete this model's records")
+                clear_model_btn = gr.Button("Clear model", variant="stop")
+            with gr.Row():
+                days = gr.Number(value=30, label="Delete data older than (days)", minimum=0)
+                confirm_old = gr.Checkbox(label="Yes, delete old records")
+                clear_old_btn = gr.Button("Clear old data", variant="stop")
+            clear_md = gr.Markdown()
+
+    def _system(u):
+        return system_view(tutor, u)
+
+    def _perf(u, w, p, m):
+        v = performance_view(tutor, u, w, p, m)
+        return v.table, v.comparison, v.recommendation, v.trend, gr.update(choices=tutor.monitor.stats.models())
+
+    sys_fn = _guard(_system, 2, quiet=True)
+    perf_fn = _guard(_perf, 5)
+    perf_outputs = [stats_df, cmp_plot, rec_md, trend_plot, model_dd]
+    timer.tick(sys_fn, None, [health_md, res_plot], api_name=False, show_progress="hidden")
+    perf_btn.click(perf_fn, [window, priority, metric], perf_outputs, api_name=False)
+    for dd in (window, priority, metric):
+        dd.change(perf_fn, [window, priority, metric], perf_outputs, api_name=False)
+    train_fn = _guard(lambda u: training_view(tutor, u), 3)
+    train_btn.click(train_fn, None, [loss_plot, lr_plot, train_note], api_name=False)
+    learn_fn = _guard(lambda u, w: learners_view(tutor, u, w), 3)
+    learn_btn.click(learn_fn, [learn_window], [eng_plot, subj_plot, gaps_df], api_name=False)
+    learn_window.change(learn_fn, [learn_window], [eng_plot, subj_plot, gaps_df], api_name=False)
+    exp_btn.click(_guard(lambda u, w: export_files(tutor, u, w), 1), [exp_window], exp_files, api_name=False)
+    clear_model_btn.click(_guard(lambda u, m, c: clear_model(tutor, u, m, c), 1), [model_dd, confirm_model],
+                          clear_md, api_name=False)
+    clear_old_btn.click(_guard(lambda u, d, c: clear_old(tutor, u, d, c), 1), [days, confirm_old], clear_md,
+                        api_name=False)
+
+    def _all(u, w, p, m, lw):
+        return (*_system(u), *_perf(u, w, p, m), *training_view(tutor, u), *learners_view(tutor, u, lw))
+
+    outputs = [health_md, res_plot, *perf_outputs, loss_plot, lr_plot, train_note, eng_plot, subj_plot, gaps_df]
+    return AdminTab(timer, [window, priority, metric, learn_window], outputs, _guard(_all, len(outputs), quiet=True))
