@@ -237,24 +237,21 @@ def clear_old(tutor: Tutor, username: str | None, days: float | None, confirm: b
 # ---------------------------------------------------------------- layout
 
 
-def _guard(fn, n_out: int, quiet: bool = False):
-    """Wrap a handler: a non-admin gets the sentence (and no data; `quiet` = not even the
-    sentence, for page-load refreshes), a database problem a readable message, never a trace."""
-
-    def run(*args, request: gr.Request):
-        try:
-            return fn(getattr(request, "username", None), *args)
-        except NotAdmin as e:
-            if not quiet:
-                gr.Warning(str(e))
-        except MetricsError as e:
+def _safe(fn, n_out: int, quiet: bool, request: gr.Request | None, *args):
+    """Run a view for the requesting user: a non-admin gets the sentence and no data (`quiet`:
+    not even the sentence, for page-load refreshes), a database problem a readable message,
+    never a stack trace."""
+    try:
+        return fn(getattr(request, "username", None), *args)
+    except NotAdmin as e:
+        if not quiet:
             gr.Warning(str(e))
-        except Exception:  # noqa: BLE001 - UI edge
-            logger.exception("admin view failed")
-            gr.Warning("The admin view could not be refreshed; see the server log.")
-        return gr.skip() if n_out == 1 else tuple(gr.skip() for _ in range(n_out))
-
-    return run
+    except MetricsError as e:
+        gr.Warning(str(e))
+    except Exception:  # noqa: BLE001 - UI edge
+        logger.exception("admin view failed")
+        gr.Warning("The admin view could not be refreshed; see the server log.")
+    return gr.skip() if n_out == 1 else tuple(gr.skip() for _ in range(n_out))
 
 
 @dataclass
@@ -311,33 +308,53 @@ def build(tutor: Tutor) -> AdminTab:
                 clear_old_btn = gr.Button("Clear old data", variant="stop")
             clear_md = gr.Markdown()
 
-    def _system(u):
+    def _system_view(u):
         return system_view(tutor, u)
 
-    def _perf(u, w, p, m):
+    def _perf_view(u, w, p, m):
         v = performance_view(tutor, u, w, p, m)
         return v.table, v.comparison, v.recommendation, v.trend, gr.update(choices=tutor.monitor.stats.models())
 
-    sys_fn = _guard(_system, 2, quiet=True)
-    perf_fn = _guard(_perf, 5)
+    def _all_views(u, w, p, m, lw):
+        return (*_system_view(u), *_perf_view(u, w, p, m), *training_view(tutor, u), *learners_view(tutor, u, lw))
+
     perf_outputs = [stats_df, cmp_plot, rec_md, trend_plot, model_dd]
+    learn_outputs = [eng_plot, subj_plot, gaps_df]
+    outputs = [health_md, res_plot, *perf_outputs, loss_plot, lr_plot, train_note, *learn_outputs]
+
+    # Explicit signatures: Gradio injects gr.Request by parameter, which *args would hide.
+    def sys_fn(request: gr.Request):
+        return _safe(_system_view, 2, True, request)
+
+    def perf_fn(w, p, m, request: gr.Request):
+        return _safe(_perf_view, 5, False, request, w, p, m)
+
+    def train_fn(request: gr.Request):
+        return _safe(lambda u: training_view(tutor, u), 3, False, request)
+
+    def learn_fn(w, request: gr.Request):
+        return _safe(lambda u, w: learners_view(tutor, u, w), 3, False, request, w)
+
+    def export_fn(w, request: gr.Request):
+        return _safe(lambda u, w: export_files(tutor, u, w), 1, False, request, w)
+
+    def clear_model_fn(m, c, request: gr.Request):
+        return _safe(lambda u, m, c: clear_model(tutor, u, m, c), 1, False, request, m, c)
+
+    def clear_old_fn(d, c, request: gr.Request):
+        return _safe(lambda u, d, c: clear_old(tutor, u, d, c), 1, False, request, d, c)
+
+    def refresh_fn(w, p, m, lw, request: gr.Request):
+        return _safe(_all_views, len(outputs), True, request, w, p, m, lw)
+
     timer.tick(sys_fn, None, [health_md, res_plot], api_name=False, show_progress="hidden")
     perf_btn.click(perf_fn, [window, priority, metric], perf_outputs, api_name=False)
     for dd in (window, priority, metric):
         dd.change(perf_fn, [window, priority, metric], perf_outputs, api_name=False)
-    train_fn = _guard(lambda u: training_view(tutor, u), 3)
     train_btn.click(train_fn, None, [loss_plot, lr_plot, train_note], api_name=False)
-    learn_fn = _guard(lambda u, w: learners_view(tutor, u, w), 3)
-    learn_btn.click(learn_fn, [learn_window], [eng_plot, subj_plot, gaps_df], api_name=False)
-    learn_window.change(learn_fn, [learn_window], [eng_plot, subj_plot, gaps_df], api_name=False)
-    exp_btn.click(_guard(lambda u, w: export_files(tutor, u, w), 1), [exp_window], exp_files, api_name=False)
-    clear_model_btn.click(_guard(lambda u, m, c: clear_model(tutor, u, m, c), 1), [model_dd, confirm_model],
-                          clear_md, api_name=False)
-    clear_old_btn.click(_guard(lambda u, d, c: clear_old(tutor, u, d, c), 1), [days, confirm_old], clear_md,
-                        api_name=False)
-
-    def _all(u, w, p, m, lw):
-        return (*_system(u), *_perf(u, w, p, m), *training_view(tutor, u), *learners_view(tutor, u, lw))
-
-    outputs = [health_md, res_plot, *perf_outputs, loss_plot, lr_plot, train_note, eng_plot, subj_plot, gaps_df]
-    return AdminTab(timer, [window, priority, metric, learn_window], outputs, _guard(_all, len(outputs), quiet=True))
+    learn_btn.click(learn_fn, [learn_window], learn_outputs, api_name=False)
+    learn_window.change(learn_fn, [learn_window], learn_outputs, api_name=False)
+    exp_btn.click(export_fn, [exp_window], exp_files, api_name=False)
+    clear_model_btn.click(clear_model_fn, [model_dd, confirm_model], clear_md, api_name=False)
+    clear_old_btn.click(clear_old_fn, [days, confirm_old], clear_md, api_name=False)
+    return AdminTab(timer, [window, priority, metric, learn_window], outputs, refresh_fn)
