@@ -6,7 +6,9 @@ when the app calls ``start()``, so tests and CLI commands never run a background
 """
 from __future__ import annotations
 
+import logging
 import sqlite3
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +22,8 @@ from tutor.metrics.retention import Cleared, clear_model, clear_older_than
 from tutor.metrics.sampler import ResourceSampler
 from tutor.metrics.stats import Statistics
 from tutor.metrics.store import MetricsError, MetricsStore
+
+logger = logging.getLogger(__name__)
 
 HEALTH_WINDOW_S = 900.0  # response-time alerts look at the last 15 minutes
 
@@ -45,7 +49,16 @@ class Monitor:
                                        downsample_s=cfg.downsample_s, retention_days=cfg.retention_days)
 
     def start(self) -> None:
+        """Start the sampler, and load the statistics cache in the background: the first load
+        reads every recorded call (seconds at 1M calls), so the admin's first view should not."""
         self.sampler.start()
+        threading.Thread(target=self._warm_statistics, name="stats-warm-up", daemon=True).start()
+
+    def _warm_statistics(self) -> None:
+        try:
+            self.stats.statistics()
+        except MetricsError:
+            logger.warning("statistics cache not warmed: the metrics database cannot be read")
 
     def stop(self) -> None:
         self.sampler.stop()
