@@ -1,4 +1,9 @@
 """A Tutor on a scripted backend with two users: `root` (admin, with a REST token) and `ann`."""
+import dataclasses
+import socket
+import threading
+import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from tests.tutor.test_service import make_cfg
@@ -30,3 +35,33 @@ def admin_setup(tmp_path) -> AdminSetup:
     auth.set_user(path, LEARNER, LEARNER_PW, "learner")
     tutor = build_tutor(cfg, backend=FakeBackend(), embedder=HashEmbedder())
     return AdminSetup(tutor, token, learner_token)
+
+
+@contextmanager
+def running_server(tutor: Tutor):
+    """The real server (FastAPI + mounted Gradio, login on) for ``tutor`` on a free port; yields
+    (url, demo)."""
+    import uvicorn
+
+    from app.main import build_app
+    from app.server import create_server
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    tutor.cfg = dataclasses.replace(tutor.cfg, server=dataclasses.replace(tutor.cfg.server, port=port))
+    assert tutor.warm_up().ready
+    demo = build_app(tutor)
+    demo.queue()
+    server = uvicorn.Server(uvicorn.Config(create_server(tutor, demo), host="127.0.0.1", port=port,
+                                           log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.time() + 30
+    while not server.started and time.time() < deadline:
+        time.sleep(0.1)
+    try:
+        yield f"http://127.0.0.1:{port}/", demo
+    finally:
+        server.should_exit = True
+        thread.join(10)

@@ -1,13 +1,11 @@
 """Admin tab handlers called directly, and the real server with login: a learner cannot reach
 admin data through the UI's events or the API."""
-import socket
-import threading
 import time
 
 import pytest
 
 from app.tabs import admin
-from tests.app.admin_fixtures import ADMIN, ADMIN_PW, LEARNER, LEARNER_PW, admin_setup
+from tests.app.admin_fixtures import ADMIN, ADMIN_PW, LEARNER, LEARNER_PW, admin_setup, running_server
 from tutor.metrics import KnowledgeGap, ModelCall, TrainingStep
 
 
@@ -71,38 +69,10 @@ def test_clears_need_the_confirmation_box(setup):
     assert "greater than 0" in admin.clear_old(t, ADMIN, 0, True)
 
 
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def live_server(setup):
-    """The real server (FastAPI + mounted Gradio with login) on the scripted backend."""
-    import dataclasses
-
-    import uvicorn
-
-    from app.main import build_app
-    from app.server import create_server
-
-    port = _free_port()
-    tutor = setup.tutor
-    tutor.cfg = dataclasses.replace(tutor.cfg, server=dataclasses.replace(tutor.cfg.server, port=port))
-    assert tutor.warm_up().ready
-    demo = build_app(tutor)
-    demo.queue()
-    server = uvicorn.Server(uvicorn.Config(create_server(tutor, demo), host="127.0.0.1", port=port,
-                                           log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.time() + 30
-    while not server.started and time.time() < deadline:
-        time.sleep(0.1)
-    yield f"http://127.0.0.1:{port}/", demo
-    server.should_exit = True
-    thread.join(10)
+    with running_server(setup.tutor) as (url, demo):
+        yield url, demo
 
 
 def _call_raw(http, url: str, fn_index: int, n_inputs: int) -> str:
