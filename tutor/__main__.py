@@ -152,12 +152,12 @@ def _cmd_user(args: argparse.Namespace) -> int:
                 print("Error: the passwords differ.", file=sys.stderr)
                 return 1
         user = auth.set_user(path, args.name, password, args.role)
-        print(f"Saved {user.name} ({user.role}) in {path}. Restart the app to apply.")
+        print(f"Saved {user.name} ({user.role}) in {path}. A running app picks it up on the next login.")
     elif args.action == "remove":
         print(f"Removed {args.name}." if auth.remove_user(path, args.name) else f"No user {args.name!r}.")
     elif args.action == "token":
         token = auth.issue_token(path, args.name)
-        print("REST token (shown once; send it as 'Authorization: Bearer <token>'; restart the app to apply):")
+        print("REST token (shown once; send it as 'Authorization: Bearer <token>'):")
         print(token)
     return 0
 

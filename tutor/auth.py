@@ -67,30 +67,59 @@ def users_file(cfg: AppConfig) -> Path:
 class UserDirectory:
     """The users the app knows. Empty = login off (learners are anonymous, nobody is admin)."""
 
-    def __init__(self, users: dict[str, User] | None = None) -> None:
+    def __init__(self, users: dict[str, User] | None = None, *, path: Path | None = None,
+                 extra: dict[str, User] | None = None) -> None:
         self._users = dict(users or {})
         # A hash to verify against for unknown names, so a wrong name costs as long as a wrong password.
         self._dummy_hash: str | None = None
         self._lock = threading.Lock()
+        # With a path, the file is re-read when it changes, so `python -m tutor user add/remove`
+        # applies to a running app. `extra` = users not in the file (the legacy env admin).
+        self._path = path
+        self._extra = dict(extra or {})
+        self._stamp = _stamp(path) if path is not None else None
 
     @classmethod
     def load(cls, cfg: AppConfig) -> UserDirectory:
-        users = read_users(users_file(cfg))
+        path = users_file(cfg)
+        users = read_users(path)
         s = cfg.server
+        extra = {}
         if s.admin_user:
             if s.admin_user in users and not users[s.admin_user].is_admin:
                 raise ConfigError(f"server.admin_user {s.admin_user!r} is a learner in the users file.")
-            users.setdefault(s.admin_user, User(s.admin_user, "admin", hash_password(s.admin_password)))
-        return cls(users)
+            extra[s.admin_user] = User(s.admin_user, "admin", hash_password(s.admin_password))
+        return cls({**extra, **users}, path=path, extra=extra)
+
+    def _refresh(self) -> None:
+        if self._path is None:
+            return
+        stamp = _stamp(self._path)
+        if stamp == self._stamp:
+            return
+        with self._lock:
+            if stamp == self._stamp:
+                return
+            try:
+                users = read_users(self._path)
+            except ConfigError:
+                # A half-edited file must not lock everyone out: keep the users we had.
+                logger.exception("users file changed but cannot be read; keeping the previous users")
+            else:
+                self._users = {**self._extra, **users}
+                logger.info("users file %s re-read: %d user(s)", self._path, len(self._users))
+            self._stamp = stamp
 
     @property
     def enabled(self) -> bool:
+        # Login on/off is decided once, when the server starts (Gradio's login is set up then).
         return bool(self._users)
 
     def names(self) -> list[str]:
         return sorted(self._users)
 
     def get(self, name: str | None) -> User | None:
+        self._refresh()
         return self._users.get(name or "")
 
     def is_admin(self, name: str | None) -> bool:
@@ -119,6 +148,7 @@ class UserDirectory:
         if not token:
             return None
         digest = _token_hash(token)
+        self._refresh()
         for user in self._users.values():
             if any(hmac.compare_digest(digest, h) for h in user.token_hashes):
                 return user
@@ -126,6 +156,14 @@ class UserDirectory:
 
 
 # ---------------------------------------------------------------- the users file
+
+
+def _stamp(path: Path) -> tuple[int, int] | None:
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return st.st_mtime_ns, st.st_size
 
 
 def read_users(path: Path) -> dict[str, User]:

@@ -87,3 +87,16 @@ def test_cli_user_commands(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("SMARTLEARN_NEW_PASSWORD", "short")
     assert main(["user", "add", "bob"]) == 1
     assert "at least 8" in capsys.readouterr().err
+
+
+def test_a_running_app_sees_user_changes_and_survives_a_broken_edit(tmp_path):
+    path = tmp_path / "users.yaml"
+    auth.set_user(path, "root", "admin pass 1", "admin")
+    users = auth.UserDirectory.load(cfg_for(tmp_path))
+    assert users.get("bob") is None
+    auth.set_user(path, "bob", "bob password", "learner")
+    assert users.authenticate("bob", "bob password")
+    auth.remove_user(path, "bob")
+    assert not users.authenticate("bob", "bob password")
+    path.write_text("users: [broken")
+    assert users.is_admin("root"), "a file that cannot be read keeps the previous users"
