@@ -39,7 +39,8 @@ def test_learner_asks_and_sees_answer_with_sources(live_app, browser):
     # The question is echoed at once...
     page.locator("#chatbot").get_by_text("How does binary search work?").wait_for(timeout=10_000)
     # ...then the sources panel fills in when the answer is complete.
-    page.locator("#sources").get_by_text("Sources").wait_for(timeout=120_000)
+    # (the heading, not the "Sources for each answer appear here." placeholder)
+    page.locator("#sources h3").get_by_text("Sources").wait_for(timeout=120_000)
     sources = page.locator("#sources").inner_text()
     answer = page.locator("#chatbot .message.bot, #chatbot [data-testid='bot']").last.inner_text()
     page.screenshot(path=str(SHOTS / "chat.png"), full_page=True)
