@@ -6,7 +6,7 @@ per-call counters live on shared objects (which would race under concurrent user
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal, Union
+from typing import Any, Literal, Mapping, Union
 
 Role = Literal["system", "user", "assistant"]
 
@@ -32,6 +32,9 @@ class GenerationRequest:
     messages: tuple[Message, ...]
     params: GenerationParams = field(default_factory=GenerationParams)
     adapter: str | None = None  # None = base model; else a name from backend.adapters()
+    # A JSON Schema the reply must match, enforced at decode time (tutor/backends/json_schema.py);
+    # None = free text. A plain dict is fine: requests are built per call and never hashed.
+    json_schema: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True)

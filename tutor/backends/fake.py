@@ -10,17 +10,20 @@ import time
 from collections import deque
 from typing import Iterator
 
+from tutor.errors import GenerationError
 from tutor.types import BackendInfo, Completion, GenerationRequest, StreamItem, Usage
 
 
 class FakeBackend:
     def __init__(self, replies: list[str] | None = None, default: str = "This is a scripted answer.",
-                 adapters: tuple[str, ...] = (), fail_with: Exception | None = None) -> None:
+                 adapters: tuple[str, ...] = (), fail_with: Exception | None = None,
+                 strict_json: bool = True) -> None:
         self._queue: deque[str] = deque(replies or [])
         self._lock = threading.Lock()
         self.default = default
         self._adapters = adapters
         self.fail_with = fail_with
+        self.strict_json = strict_json  # False: let tests script invalid JSON (a model without constraints)
         self.requests: list[GenerationRequest] = []  # what was asked, for assertions
 
     def enqueue(self, replies: list[str]) -> None:
@@ -46,6 +49,14 @@ class FakeBackend:
             reply = self._queue.popleft() if self._queue else self.default
         if self.fail_with is not None:
             raise self.fail_with
+        if request.json_schema is not None and self.strict_json:
+            from tutor.backends.json_schema import parse
+
+            # A real backend cannot emit a reply outside the schema; a scripted one that does is a
+            # broken test, so say so instead of letting the feature code see impossible text.
+            _, why = parse(reply, request.json_schema)
+            if why is not None:
+                raise GenerationError(f"FakeBackend: scripted reply does not match the request's schema: {why}")
         words = reply.split(" ")[: request.params.max_new_tokens]
         ttft = None
         out = []

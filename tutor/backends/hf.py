@@ -247,6 +247,14 @@ class TransformersBackend:
             pad_token_id=state.pad_id,
             **sampling_kwargs(params),
         )
+        if request.json_schema is not None:
+            from transformers import LogitsProcessorList
+
+            from tutor.backends.json_schema import make_logits_processor
+
+            # Built here, in the consumer, so a bad schema raises at the call, not in the worker.
+            gen_kwargs["logits_processor"] = LogitsProcessorList(
+                [make_logits_processor(tok, request.json_schema, prompt_len)])
         result = _WorkerResult()
         scanner = StopScanner(params.stop)
 

@@ -186,6 +186,11 @@ class MLXBackend:
         return len(tokenizer.encode(text, add_special_tokens=False))
 
     def stream(self, request: GenerationRequest) -> Iterator[StreamItem]:
+        if request.json_schema is not None:
+            # Checked before load so the message is the same on every machine. Callers (quiz,
+            # study plan) fall back to their knowledge-base-only path on this error.
+            raise BackendUnavailable("JSON-schema-constrained generation is not implemented for the mlx "
+                                     "backend yet; use SMARTLEARN_MODEL_BACKEND=transformers.")
         self.load()
         if request.adapter is not None and request.adapter not in self._adapter_dirs:
             available = ", ".join(self._adapter_dirs) or "none"
