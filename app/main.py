@@ -9,8 +9,14 @@ from typing import Any, Iterator
 
 import gradio as gr
 
-from app.tabs import chat, library
+from app.tabs import admin, chat, library
+from app.tabs import interview as interview_tab
+from app.tabs import multimodal as voice_photo
+from app.tabs import progress as progress_tab
+from app.tabs import quiz as quiz_tab
+from app.tabs import study_plan as plan_tab
 from tutor.errors import TutorError
+from tutor.learners import LearnerStore
 from tutor.service import Tutor
 from tutor.types import Answer, Delta
 
@@ -56,14 +62,42 @@ def build_app(tutor: Tutor) -> gr.Blocks:
         with gr.Tabs():
             with gr.Tab("Chat", id="chat"):
                 subject = chat.build(tutor, user_id)
+            learners = LearnerStore(tutor.cfg.paths.db_path)  # opened lazily, on the first record
+            with gr.Tab("Study plan", id="study-plan"):
+                plan_subject, saved_plans = plan_tab.build(tutor, user_id, learners)
+            with gr.Tab("Quiz", id="quiz"):
+                quiz_subject = quiz_tab.build(tutor, user_id, learners)
+            with gr.Tab("My progress", id="progress") as progress_tab_item:
+                _, show_progress, progress_outputs = progress_tab.build(user_id, learners)
+            progress_tab_item.select(show_progress, [user_id], progress_outputs, api_name=False)
+            with gr.Tab("Interview coach", id="interview"):
+                interview_tab.build(tutor, user_id)
+            with gr.Tab("Voice & photo", id="voice-photo"):
+                voice_photo.build(tutor, user_id)
             with gr.Tab("Library", id="library"):
                 table = library.build(tutor)
+            # Hidden until the page-load handler sees an admin; every admin handler checks the role
+            # again on the server, because hidden events can still be called through the API.
+            with gr.Tab("Admin", id="admin", visible=False) as admin_tab:
+                admin_view = admin.build(tutor, learners)
 
         def _on_load(bid: str, request: gr.Request):
             uid = resolve_user(request, bid)
             return uid, (bid or uid), gr.update(choices=chat.subject_choices(tutor)), tutor.status().message
 
-        demo.load(_on_load, [browser_id], [user_id, browser_id, subject, status], api_name=False)
+        def _admin_visibility(request: gr.Request):
+            is_admin = tutor.users.is_admin(getattr(request, "username", None))
+            return gr.update(visible=is_admin), gr.update(active=is_admin)
+
+        def _learning_choices(uid: str):
+            subjects = tutor.subjects()
+            return (gr.update(choices=[plan_tab.ANY_SUBJECT, *subjects]), gr.update(choices=subjects),
+                    gr.update(choices=plan_tab.saved_choices(learners, uid)))
+
+        demo.load(_on_load, [browser_id], [user_id, browser_id, subject, status], api_name=False).then(
+            _learning_choices, [user_id], [plan_subject, quiz_subject, saved_plans], api_name=False)
+        demo.load(_admin_visibility, None, [admin_tab, admin_view.timer], api_name=False).then(
+            admin_view.refresh, admin_view.refresh_inputs, admin_view.refresh_outputs, api_name=False)
         demo.load(lambda: library.document_table(tutor) if tutor.status().index_report else [], None, table,
                   api_name=False)
 
@@ -72,10 +106,12 @@ def build_app(tutor: Tutor) -> gr.Blocks:
 
         def _tick():
             st = tutor.status()
+            subjects = tutor.subjects()  # the index may finish after the page loaded
             return st.message, gr.update(active=st.state not in ("ready", "error")), \
-                gr.update(choices=chat.subject_choices(tutor))
+                gr.update(choices=chat.subject_choices(tutor)), \
+                gr.update(choices=[plan_tab.ANY_SUBJECT, *subjects]), gr.update(choices=subjects)
 
-        timer.tick(_tick, None, [status, timer, subject], api_name=False)
+        timer.tick(_tick, None, [status, timer, subject, plan_subject, quiz_subject], api_name=False)
 
         # gr.api reads the (real, not stringified) hints: the yielded value is one JSON dict.
         def _ask(question: str, subject: str = "", socratic: bool = False) -> dict:
@@ -88,4 +124,15 @@ def build_app(tutor: Tutor) -> gr.Blocks:
             return {"state": st.state, "message": st.message, "ready": st.ready}
 
         gr.api(_status, api_name="status")
+
+        # Quizzes for programs: API learners are "api:<learner>", apart from browser learners.
+        def _quiz(subject: str, count: int = 5, kind: str = "mcq", topic: str = "", learner: str = "client") -> dict:
+            yield from quiz_tab.quiz_api(tutor, learners, learner, subject, topic, count, kind)
+
+        gr.api(_quiz, api_name="quiz")
+
+        def _quiz_answer(quiz_id: str, item_id: str, answer: str, learner: str = "client") -> dict:
+            return quiz_tab.answer_api(tutor, learners, learner, quiz_id, item_id, answer)
+
+        gr.api(_quiz_answer, api_name="quiz_answer")
     return demo

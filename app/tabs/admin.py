@@ -17,6 +17,7 @@ from typing import Any
 
 import gradio as gr
 
+from tutor.learners import LearnerStore
 from tutor.metrics import MetricsError
 from tutor.metrics.stats import PRIORITIES, TREND_METRICS, ModelStats
 from tutor.service import Tutor
@@ -175,7 +176,17 @@ def training_view(tutor: Tutor, username: str | None) -> tuple[Any, Any, str]:
     return loss, lr, note
 
 
-def learners_view(tutor: Tutor, username: str | None, window: str) -> tuple[Any, Any, list[list[Any]]]:
+@dataclass(frozen=True)
+class LearnersView:
+    engagement: Any  # plotly figures
+    subjects: Any
+    accuracy: Any
+    missed: list[list[Any]]
+    gaps: list[list[Any]]
+
+
+def learners_view(tutor: Tutor, username: str | None, window: str,
+                  learners: LearnerStore | None = None) -> LearnersView:
     require_admin(tutor, username)
     import plotly.graph_objects as go
 
@@ -192,10 +203,27 @@ def learners_view(tutor: Tutor, username: str | None, window: str) -> tuple[Any,
     subj = mon.popular_subjects(since)
     sfig = go.Figure()
     sfig.add_bar(x=[s.subject for s in subj], y=[s.actions for s in subj], name="actions")
-    sfig.update_layout(title="Popular subjects", height=300, margin=dict(l=40, r=20, t=50, b=80))
+    sfig.update_layout(title="Popular subjects (all tabs)", height=300, margin=dict(l=40, r=20, t=50, b=80))
+    afig = go.Figure()
+    missed: list[list[Any]] = []
+    if learners is not None:
+        cells: dict[tuple[str, str], list[int]] = {}
+        for b in learners.accuracy_over_time(since=since):
+            c = cells.setdefault((b.subject, b.difficulty), [0, 0])
+            c[0] += b.answered
+            c[1] += b.correct
+        for difficulty in ("beginner", "intermediate", "advanced"):
+            keys = sorted(k for k in cells if k[1] == difficulty)
+            if keys:
+                afig.add_bar(x=[k[0] for k in keys], y=[100 * cells[k][1] / cells[k][0] for k in keys],
+                             name=difficulty, text=[f"n={cells[k][0]}" for k in keys])
+        missed = [[m.question, m.subject, m.topic, m.attempts, m.misses]
+                  for m in learners.most_missed(20, since=since)]
+    afig.update_layout(title="Quiz accuracy by subject and difficulty", barmode="group", height=320,
+                       yaxis=dict(range=[0, 100], title="% correct"), margin=dict(l=40, r=20, t=50, b=80))
     gaps = [[time.strftime("%Y-%m-%d %H:%M", time.localtime(g.created_at)), g.subject or "–", g.question,
              _fmt(g.best_similarity)] for g in mon.knowledge_gaps(100, since=since)]
-    return efig, sfig, gaps
+    return LearnersView(efig, sfig, afig, missed, gaps)
 
 
 # ---------------------------------------------------------------- actions
@@ -262,7 +290,7 @@ class AdminTab:
     refresh: Any  # quiet handler filling every view; main.py runs it on load for admins
 
 
-def build(tutor: Tutor) -> AdminTab:
+def build(tutor: Tutor, learners: LearnerStore | None = None) -> AdminTab:
     """Lays out the admin tab's content (main.py creates the Tab and controls its visibility)."""
     with gr.Tabs():
         with gr.Tab("System"):
@@ -288,7 +316,12 @@ def build(tutor: Tutor) -> AdminTab:
         with gr.Tab("Learners"):
             learn_window = gr.Dropdown(list(WINDOWS), value="Last 7 days", label="Window")
             eng_plot = gr.Plot(label="Engagement")
-            subj_plot = gr.Plot(label="Popular subjects")
+            with gr.Row():
+                subj_plot = gr.Plot(label="Popular subjects")
+                acc_plot = gr.Plot(label="Accuracy")
+            gr.Markdown("**Most-missed quiz items:**")
+            missed_df = gr.Dataframe(headers=["Question", "Subject", "Topic", "Attempts", "Missed"], interactive=False,
+                                     elem_id="admin-missed")
             gr.Markdown("**Knowledge-base gaps** — questions the course documents could not answer "
                         "(add material on these):")
             gaps_df = gr.Dataframe(headers=["When", "Subject", "Question", "Best similarity"], interactive=False,
@@ -315,11 +348,15 @@ def build(tutor: Tutor) -> AdminTab:
         v = performance_view(tutor, u, w, p, m)
         return v.table, v.comparison, v.recommendation, v.trend, gr.update(choices=tutor.monitor.stats.models())
 
+    def _learners_view(u, w):
+        v = learners_view(tutor, u, w, learners)
+        return v.engagement, v.subjects, v.accuracy, v.missed, v.gaps
+
     def _all_views(u, w, p, m, lw):
-        return (*_system_view(u), *_perf_view(u, w, p, m), *training_view(tutor, u), *learners_view(tutor, u, lw))
+        return (*_system_view(u), *_perf_view(u, w, p, m), *training_view(tutor, u), *_learners_view(u, lw))
 
     perf_outputs = [stats_df, cmp_plot, rec_md, trend_plot, model_dd]
-    learn_outputs = [eng_plot, subj_plot, gaps_df]
+    learn_outputs = [eng_plot, subj_plot, acc_plot, missed_df, gaps_df]
     outputs = [health_md, res_plot, *perf_outputs, loss_plot, lr_plot, train_note, *learn_outputs]
 
     # Explicit signatures: Gradio injects gr.Request by parameter, which *args would hide.
@@ -333,7 +370,7 @@ def build(tutor: Tutor) -> AdminTab:
         return _safe(lambda u: training_view(tutor, u), 3, False, request)
 
     def learn_fn(w, request: gr.Request):
-        return _safe(lambda u, w: learners_view(tutor, u, w), 3, False, request, w)
+        return _safe(_learners_view, len(learn_outputs), False, request, w)
 
     def export_fn(w, request: gr.Request):
         return _safe(lambda u, w: export_files(tutor, u, w), 1, False, request, w)

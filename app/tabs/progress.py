@@ -39,7 +39,7 @@ def headline(summary: ProgressSummary) -> str:
     if not summary.answered:
         return "No answers yet: take a quiz and your progress shows up here."
     pct = 100 * summary.correct / summary.answered
-    return (f"**{summary.answered}** answers, **{pct:.0f}%** correct · 🔥 streak: **{summary.streak_days}** "
+    return (f"**{summary.answered}** answers, **{pct:.0f}%** correct · streak: **{summary.streak_days}** "
             f"day(s) · 🔁 reviews due: **{summary.reviews_due}**")
 
 

@@ -19,6 +19,7 @@ from tutor.features.grading import SHORT_ANSWER_RUBRIC, grade, score_markdown, s
 from tutor.features.quiz import AUTO, ItemReady, QuizFinished, QuizInputError, QuizMaker, QuizRequest, QuizStarted
 from tutor.features.schemas import DIFFICULTIES, QUIZ_KINDS, QuizItem
 from tutor.learners import LearnerStore
+from tutor.metrics import Interaction
 from tutor.service import Tutor
 
 logger = logging.getLogger(__name__)
@@ -120,6 +121,9 @@ def submit_answer(tutor: Tutor, store: LearnerStore, user: str, quiz_id: str, po
                    else f"Answer not recorded ({outcome.reason}).")
         return gr.update(), gr.update()
     store.review(user, item, g.correct)  # missed items enter the spaced-repetition queue
+    tutor.metrics.record_interaction(Interaction(  # the admin's learner analytics (never raises)
+        user=user, action="quiz_answer", at=time.time(), subject=item.subject, difficulty=item.difficulty,
+        response_time_s=response_s, correct=1.0 if g.correct else 0.0))
     feedback = g.feedback
     if item.kind == "short_answer":
         feedback += "\n\n*" + SHORT_ANSWER_RUBRIC.format(threshold=tutor.cfg.learning.short_answer_threshold) + "*"

@@ -54,8 +54,8 @@ def test_admin_sees_statistics_training_and_gaps(setup):
     loss, lr, note = admin.training_view(t, ADMIN)
     names = [tr.name for tr in loss.data]
     assert "run_a train" in names and "run_a val" in names and "1 run(s)" in note
-    _, _, gaps = admin.learners_view(t, ADMIN, "Last 7 days")
-    assert gaps[0][2] == "How do monads work?"
+    view = admin.learners_view(t, ADMIN, "Last 7 days")
+    assert view.gaps[0][2] == "How do monads work?"
     files = admin.export_files(t, ADMIN, "All time")
     assert any(f.endswith(".json") for f in files) and any(f.endswith(".zip") for f in files)
 
@@ -131,3 +131,21 @@ def test_rest_api_on_the_same_server(live_server, setup):
     assert httpx.get(url + "api/v1/metrics/statistics").status_code == 401
     # The UI itself is behind the login too.
     assert httpx.get(url + "gradio_api/info").status_code in (401, 403)
+
+
+def test_admin_learner_analytics_include_quiz_accuracy_and_missed_items(setup):
+    from tests.tutor.learners.test_learner_store import item
+    from tutor.learners import LearnerStore
+
+    store = LearnerStore(setup.tutor.cfg.paths.db_path)
+    quiz = store.create_quiz("ann", "Python", "Lists", "beginner", "mcq")
+    for n in range(3):
+        store.add_item(quiz, item(n))
+    for n, ok in ((0, True), (1, False), (2, False)):
+        store.record_answer("ann", quiz, f"i{n}", "a", ok, float(ok), 3.0)
+    view = admin.learners_view(setup.tutor, ADMIN, "Last 7 days", store)
+    (bar,) = view.accuracy.data
+    assert list(bar.x) == ["Python"] and round(bar.y[0]) == 33
+    assert {row[0] for row in view.missed} == {"Question 1?", "Question 2?"}
+    with pytest.raises(admin.NotAdmin):
+        admin.learners_view(setup.tutor, LEARNER, "Last 7 days", store)
