@@ -16,6 +16,7 @@ from app.tabs import progress as progress_tab
 from app.tabs import quiz as quiz_tab
 from app.tabs import study_plan as plan_tab
 from tutor.errors import TutorError
+from tutor.features.multimodal import MediaService
 from tutor.learners import LearnerStore
 from tutor.service import Tutor
 from tutor.types import Answer, Delta
@@ -71,7 +72,10 @@ def build_app(tutor: Tutor) -> gr.Blocks:
                 _, show_progress, progress_outputs = progress_tab.build(user_id, learners)
             progress_tab_item.select(show_progress, [user_id], progress_outputs, api_name=False)
             with gr.Tab("Interview coach", id="interview"):
-                interview_tab.build(tutor, user_id)
+                # Voice answers go through the same (process-wide, lazily loaded) speech engine as the
+                # Voice & photo tab.
+                media = MediaService(tutor.cfg)
+                interview_tab.build(tutor, user_id, transcribe=lambda path: media.transcribe(path).text)
             with gr.Tab("Voice & photo", id="voice-photo"):
                 voice_photo.build(tutor, user_id)
             with gr.Tab("Library", id="library"):

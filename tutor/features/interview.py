@@ -38,7 +38,7 @@ from tutor.features.interview_bank import (
 )
 from tutor.features.interview_store import InterviewStore, InterviewStoreError, TopicHistory
 from tutor.features.rubric import EmbedFn, RubricScore, content_stems, score_answer, unscorable, words
-from tutor.metrics import ModelCall
+from tutor.metrics import Interaction, ModelCall
 from tutor.types import GenerationParams, GenerationRequest
 
 if TYPE_CHECKING:
@@ -378,6 +378,10 @@ class InterviewCoach:
             if problem:
                 feedback = problem + " " + feedback
         self._save(session, q, kind, session.prompt().text, text, rub, result.score, notices)
+        # For the admin's learner analytics: one graded answer, scored 0-1 (never raises).
+        self.tutor.metrics.record_interaction(Interaction(
+            user=session.user, action="interview_answer", at=time.time(), subject=q.topic,
+            difficulty=q.difficulty, correct=result.score / 10))
         model = self.model_answer(q, session.user) if model_answer else ModelAnswer(q.answer, None, None, None, "")
         new = dataclasses.replace(session, index=session.index + 1, follow_up=None,
                                   results=session.results + (result,))
