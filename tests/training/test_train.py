@@ -1,0 +1,112 @@
+"""End to end on a tiny Llama: the loss falls, a killed run resumes, the adapter loads in the app's backend."""
+import json
+from pathlib import Path
+
+import pytest
+
+from training.callbacks import StopAfterSteps, read_log
+from training.config import load_train_config
+from training.trainer import complete_checkpoints, train
+
+
+def _losses(run_dir: Path) -> tuple[list[float], list[float]]:
+    log = read_log(run_dir / "metrics.jsonl")
+    return [x.train_loss for x in log if x.train_loss is not None], [x.val_loss for x in log if x.val_loss is not None]
+
+
+def test_loss_decreases_and_every_step_is_logged(make_config):
+    cfg = load_train_config(make_config("fall", optim={"max_steps": 16}))
+    res = train(cfg)
+    train_loss, val_loss = _losses(cfg.run_dir)
+    assert res.global_step == 16 and len(train_loss) == 16
+    assert sum(train_loss[-4:]) / 4 < sum(train_loss[:4]) / 4 - 0.3
+    assert val_loss[-1] < val_loss[0] and res.best_val_loss == min(val_loss)
+    rec = read_log(cfg.run_dir / "metrics.jsonl")[1]
+    assert rec.tokens_per_s > 0 and rec.samples_per_s > 0 and rec.peak_memory_mb > 0 and rec.learning_rate > 0
+    assert (cfg.run_dir / "adapter" / "adapter_model.safetensors").is_file()
+    card = (cfg.run_dir / "adapter" / "README.md").read_text(encoding="utf-8")
+    assert "LoRA r / alpha / dropout | 8 / 16" in card and "best validation loss" in card
+
+
+def test_a_killed_run_resumes_from_its_last_checkpoint(make_config):
+    path = make_config("resume", optim={"max_steps": 12})
+    cfg = load_train_config(path)
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg, extra_callbacks=[StopAfterSteps(8)])  # "killed" right after the step-8 checkpoint
+    assert [p.name for p in complete_checkpoints(cfg.run_dir)][-1] == "checkpoint-8"
+    assert not (cfg.run_dir / "result.json").exists()
+    res = train(load_train_config(path))  # the same command again
+    assert res.resumed_from == "checkpoint-8" and res.global_step == 12
+    steps = [x.step for x in read_log(cfg.run_dir / "metrics.jsonl") if x.train_loss is not None]
+    assert steps == list(range(1, 13))  # nothing lost, nothing logged twice
+    # a finished run is not trained again; a changed config is refused with the key named
+    assert train(load_train_config(path)).global_step == 12
+    from training.trainer import TrainingError
+
+    with pytest.raises(TrainingError, match="optim.learning_rate"):
+        train(load_train_config(path, {"optim.learning_rate": 0.001}))
+
+
+def test_the_saved_adapter_loads_in_the_app_backend(make_config, tiny_model_dir, tmp_path):
+    from tutor.backends.hf import TransformersBackend
+    from tutor.config import ModelConfig
+    from tutor.types import GenerationParams, GenerationRequest, Message
+
+    cfg = load_train_config(make_config("app", optim={"max_steps": 4}, run={"adapter_name": "interview"}))
+    res = train(cfg)
+    published = Path(res.published_dir)
+    assert published == tmp_path / "adapters" / "interview"
+    acfg = json.loads((published / "adapter_config.json").read_text())
+    assert acfg["r"] == 8 and acfg["base_model_name_or_path"] == str(tiny_model_dir)
+    backend = TransformersBackend(ModelConfig(base_model=str(tiny_model_dir), adapters_dir=published.parent,
+                                              device="cpu", dtype="float32"), tmp_path / "cache")
+    info = backend.load()
+    assert info.adapters == ("interview",), info.detail
+    req = lambda adapter: GenerationRequest(  # noqa: E731
+        messages=(Message("user", "what is a loss ?"),), params=GenerationParams(max_new_tokens=6), adapter=adapter)
+    from tutor.backends.base import generate
+
+    with_adapter = generate(backend, req("interview")).text
+    without = generate(backend, req(None)).text
+    assert with_adapter and without and with_adapter != without
+
+
+def test_steps_go_to_the_metrics_store(make_config, tmp_path, monkeypatch):
+    import sqlite3
+
+    monkeypatch.setenv("SMARTLEARN_PATHS_DATA_DIR", str(tmp_path / "appdata"))
+    cfg = load_train_config(make_config("store", optim={"max_steps": 4}, run={"metrics_store": True}))
+    train(cfg)
+    with sqlite3.connect(tmp_path / "appdata" / "metrics.sqlite3") as conn:
+        rows = conn.execute("SELECT run_name, step, train_loss, val_loss, tokens_per_s FROM training_steps "
+                            "ORDER BY id").fetchall()
+    assert [r[1] for r in rows if r[2] is not None] == [1, 2, 3, 4]
+    assert any(r[3] is not None for r in rows) and all(r[0] == "store" for r in rows)
+
+
+def test_out_of_memory_names_the_settings_to_lower(make_config):
+    import torch
+    from transformers import TrainerCallback
+
+    from training.trainer import TrainingError
+
+    class Oom(TrainerCallback):
+        def on_step_end(self, args, state, control, **kw):
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    cfg = load_train_config(make_config("oom", optim={"max_steps": 4}))
+    with pytest.raises(TrainingError) as e:
+        train(cfg, extra_callbacks=[Oom()])
+    msg = str(e.value)
+    assert "Out of memory" in msg and "optim.batch_size" in msg and "data.pack_len" in msg
+    assert "run.gradient_checkpointing" in msg
+
+
+def test_a_committed_adapter_names_its_base_model_not_a_local_cache_path(tmp_path):
+    from training.trainer import EMBEDDED_HUB_ID, portable_adapter_config
+
+    (tmp_path / "adapter_config.json").write_text(json.dumps(
+        {"peft_type": "LORA", "r": 8, "base_model_name_or_path": "/home/me/data/model_cache/SmolLM2.Q4_1"}))
+    portable_adapter_config(tmp_path, "embedded")
+    cfg = json.loads((tmp_path / "adapter_config.json").read_text())
+    assert cfg["base_model_name_or_path"] == EMBEDDED_HUB_ID and cfg["r"] == 8
