@@ -63,8 +63,11 @@ def start_quiz(tutor: Tutor, store: LearnerStore, user: str, subject: str | None
                 notices = list(event.notices)
                 for n in notices:
                     gr.Info(n)
+                # Clear the previous quiz's answer widgets without hiding them: a hide here followed
+                # at once by the first item's show was sometimes lost by the browser (the options
+                # stayed hidden in the end-to-end test).
                 yield (quiz_id, 0, None, _status(0, total, notices), "Preparing questions from the course…",
-                       gr.update(choices=[], value=None, visible=False), gr.update(value="", visible=False), "", "")
+                       gr.update(choices=[], value=None), gr.update(value=""), "", "")
             elif isinstance(event, ItemReady):
                 if progress is not None:
                     progress((event.position + 1) / max(1, total), desc="Checking questions against the course")

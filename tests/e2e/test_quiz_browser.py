@@ -48,7 +48,12 @@ def test_take_a_quiz_see_score_and_progress_chart(live_app, browser):
         page.screenshot(path=str(SHOTS / "quiz-failed.png"), full_page=True)
         raise
     for i in range(2):
-        page.locator("#quiz-options label").first.click()  # "True"
+        try:
+            page.locator("#quiz-options label").first.click(timeout=30_000)  # "True"
+        except Exception:
+            page.screenshot(path=str(SHOTS / f"quiz-options-{i}.png"), full_page=True)
+            (SHOTS / f"quiz-options-{i}.html").write_text(page.content())
+            raise
         page.locator("#quiz-submit").click()
         page.locator("#quiz-feedback").get_by_text("source:").wait_for(timeout=20_000)
         if i == 0:
