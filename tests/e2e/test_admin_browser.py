@@ -1,8 +1,6 @@
 """End to end: in headless chromium, an admin logs in and sees the Admin tab with statistics;
 a learner logs in and has no Admin tab. Real server and login, scripted model (no model load)."""
-import shutil
 import time
-from pathlib import Path
 
 import pytest
 
@@ -10,8 +8,6 @@ from tests.app.admin_fixtures import ADMIN, ADMIN_PW, LEARNER, LEARNER_PW, admin
 from tutor.metrics import ModelCall
 
 pytestmark = pytest.mark.e2e
-
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 
 
 @pytest.fixture(scope="module")
@@ -23,21 +19,6 @@ def server(tmp_path_factory):
                                                   20.0, True))
     with running_server(setup.tutor) as (url, _demo):
         yield url
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    if not Path(CHROMIUM).exists():
-        pytest.fail("chromium is not installed: run scripts/setup.sh --dev (bash scripts/test.sh does)")
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, headless=True,
-                              args=["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                                    "--disable-background-networking", "--disable-component-update",
-                                    "--disable-sync"])
-        yield b
-        b.close()
 
 
 def login(browser, url, user, password):

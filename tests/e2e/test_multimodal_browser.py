@@ -1,34 +1,14 @@
 """End to end: in headless Debian chromium a learner uploads a photo of a problem and a spoken
 question on the Voice & photo tab, sees what was read and heard, asks, and gets a cited answer."""
-import os
 import re
-import shutil
-from pathlib import Path
 
 import pytest
 
 from bench.media_samples import draw_problem, espeak_available, speak
 
+from tests.e2e.conftest import SHOTS
+
 pytestmark = pytest.mark.e2e
-
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-SHOTS = Path(os.environ.get("SMARTLEARN_E2E_SHOTS", "/tmp/smartlearn-e2e"))
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    if not Path(CHROMIUM).exists():
-        pytest.fail("chromium is not installed: run scripts/setup.sh --dev (bash scripts/test.sh does)")
-    with sync_playwright() as p:
-        b = p.chromium.launch(
-            executable_path=CHROMIUM, headless=True,
-            args=["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-        )
-        yield b
-        b.close()
 
 
 def test_learner_asks_with_a_photo_and_a_recording(live_app, browser, tmp_path):

@@ -1,30 +1,10 @@
 """End to end in headless Debian chromium: take a quiz, see the score, see it in the progress chart."""
-import os
-import shutil
-from pathlib import Path
 
 import pytest
 
+from tests.e2e.conftest import SHOTS
+
 pytestmark = pytest.mark.e2e
-
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-SHOTS = Path(os.environ.get("SMARTLEARN_E2E_SHOTS", "/tmp/smartlearn-e2e"))
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    if not Path(CHROMIUM).exists():
-        pytest.fail("chromium is not installed: run scripts/setup.sh --dev (bash scripts/test.sh does)")
-    with sync_playwright() as p:
-        b = p.chromium.launch(
-            executable_path=CHROMIUM, headless=True,
-            args=["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-        )
-        yield b
-        b.close()
 
 
 def test_take_a_quiz_see_score_and_progress_chart(live_app, browser):

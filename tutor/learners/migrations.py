@@ -7,49 +7,17 @@ has shipped; one ``conn.execute`` per statement (``executescript`` would commit 
 from __future__ import annotations
 
 import sqlite3
-import time
-from typing import Callable, Sequence
+from typing import Sequence
 
-Migration = Callable[[sqlite3.Connection], None]
+from tutor.migrations import Migration, Migrations, applied, run  # noqa: F401 - applied re-exported
 
-MIGRATIONS: list[Migration] = []
-
-
-def migration(fn: Migration) -> Migration:
-    if any(m.__name__ == fn.__name__ for m in MIGRATIONS):
-        raise ValueError(f"duplicate migration name {fn.__name__!r}")
-    MIGRATIONS.append(fn)
-    return fn
-
-
-def applied(conn: sqlite3.Connection) -> list[str]:
-    _ensure_table(conn)
-    return [row[0] for row in conn.execute("SELECT name FROM _migrations ORDER BY applied_at, rowid")]
+MIGRATIONS = Migrations()  # the learner database's migrations, oldest first
+migration = MIGRATIONS.migration
 
 
 def migrate(conn: sqlite3.Connection, migrations: Sequence[Migration] | None = None) -> list[str]:
-    """Run the migrations not yet recorded, each in its own BEGIN IMMEDIATE; return their names."""
-    if conn.isolation_level is not None:
-        raise ValueError("migrate() needs a connection opened with isolation_level=None")
-    _ensure_table(conn)
-    ran: list[str] = []
-    for fn in MIGRATIONS if migrations is None else migrations:
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            if conn.execute("SELECT 1 FROM _migrations WHERE name = ?", (fn.__name__,)).fetchone() is None:
-                fn(conn)
-                conn.execute("INSERT INTO _migrations (name, applied_at) VALUES (?, ?)", (fn.__name__, time.time()))
-                ran.append(fn.__name__)
-            conn.execute("COMMIT")
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
-    return ran
-
-
-def _ensure_table(conn: sqlite3.Connection) -> None:
-    conn.execute("CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at REAL NOT NULL)")
+    """Run the learner migrations (default: all) not yet recorded; see tutor/migrations.py."""
+    return run(conn, MIGRATIONS if migrations is None else migrations)
 
 
 # ---------------------------------------------------------------- the migrations, oldest first

@@ -12,58 +12,17 @@ the ``_migrations`` table. Rules that keep old databases upgradable:
 from __future__ import annotations
 
 import sqlite3
-import time
-from typing import Callable, Sequence
+from typing import Sequence
 
-Migration = Callable[[sqlite3.Connection], None]
+from tutor.migrations import Migration, Migrations, applied, run  # noqa: F401 - applied re-exported
 
-MIGRATIONS: list[Migration] = []
-
-
-def migration(fn: Migration) -> Migration:
-    """Register ``fn`` as the next migration. Its ``__name__`` is the name recorded in the DB."""
-    if any(m.__name__ == fn.__name__ for m in MIGRATIONS):
-        raise ValueError(f"duplicate migration name {fn.__name__!r}")
-    MIGRATIONS.append(fn)
-    return fn
-
-
-def applied(conn: sqlite3.Connection) -> list[str]:
-    """Names of the migrations already run on this database, oldest first."""
-    _ensure_table(conn)
-    return [row[0] for row in conn.execute("SELECT name FROM _migrations ORDER BY applied_at, rowid")]
+MIGRATIONS = Migrations()  # the metrics database's migrations, oldest first
+migration = MIGRATIONS.migration
 
 
 def migrate(conn: sqlite3.Connection, migrations: Sequence[Migration] | None = None) -> list[str]:
-    """Run every migration of ``migrations`` (default: all) not yet recorded; return their names.
-
-    ``conn`` must be in autocommit mode (``isolation_level=None``): each migration gets its own
-    ``BEGIN IMMEDIATE`` so two processes starting at once cannot both run it (the second one
-    waits on the write lock, then sees the migration recorded and skips it).
-    """
-    if conn.isolation_level is not None:
-        raise ValueError("migrate() needs a connection opened with isolation_level=None")
-    _ensure_table(conn)
-    ran: list[str] = []
-    for fn in MIGRATIONS if migrations is None else migrations:
-        name = fn.__name__
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            done = conn.execute("SELECT 1 FROM _migrations WHERE name = ?", (name,)).fetchone()
-            if done is None:
-                fn(conn)
-                conn.execute("INSERT INTO _migrations (name, applied_at) VALUES (?, ?)", (name, time.time()))
-                ran.append(name)
-            conn.execute("COMMIT")
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
-    return ran
-
-
-def _ensure_table(conn: sqlite3.Connection) -> None:
-    conn.execute("CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at REAL NOT NULL)")
+    """Run the metrics migrations (default: all) not yet recorded; see tutor/migrations.py."""
+    return run(conn, MIGRATIONS if migrations is None else migrations)
 
 
 # ---------------------------------------------------------------- the migrations, oldest first
