@@ -1,6 +1,6 @@
 """Interview history: one SQLite file of sessions and answered prompts, kept per user.
 
-Owns the interview schema (append-only migrations, run by tutor.metrics.migrations.migrate with
+Owns the interview schema (append-only migrations, run by tutor.migrations.run with
 this module's own list) and the connection policy: one short-lived connection per operation,
 WAL journal so the history view never blocks a write, a busy timeout so concurrent writers queue.
 A separate file from the metrics database: a learner's answers are learner data, not telemetry.
@@ -19,24 +19,19 @@ import time
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Iterator
 
 from tutor.errors import TutorError
-from tutor.metrics.migrations import migrate
+from tutor.migrations import Migrations, run
+from tutor.wal import hold_open
 
 logger = logging.getLogger(__name__)
 
 MAX_ANSWER_CHARS = 4000  # bounds stored learner text; longer answers are cut
 BUSY_TIMEOUT_S = 5.0
 
-Migration = Callable[[sqlite3.Connection], None]
-MIGRATIONS: list[Migration] = []
-
-
-def _migration(fn: Migration) -> Migration:
-    """Append-only: never edit, rename, reorder or delete a shipped migration (see metrics/migrations.py)."""
-    MIGRATIONS.append(fn)
-    return fn
+MIGRATIONS = Migrations()  # append-only: never edit, rename, reorder or delete one (tutor/migrations.py)
+_migration = MIGRATIONS.migration
 
 
 @_migration
@@ -133,6 +128,7 @@ class InterviewStore:
         self.db_path = Path(db_path)
         self._ready = False
         self._lock = threading.Lock()
+        self._holder: sqlite3.Connection | None = None  # keeps the WAL open (tutor/wal.py)
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
@@ -143,7 +139,10 @@ class InterviewStore:
                 if not self._ready:
                     with self._lock:
                         conn.execute("PRAGMA journal_mode = WAL")
-                        migrate(conn, MIGRATIONS)
+                        run(conn, MIGRATIONS)
+                        if self._holder is not None:  # re-checking after a problem: hold the file anew
+                            self._holder.close()
+                        self._holder = hold_open(self.db_path, BUSY_TIMEOUT_S)
                         self._ready = True
                 yield conn
         except sqlite3.Error as e:

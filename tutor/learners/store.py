@@ -22,6 +22,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Iterator, Sequence
 
+from tutor.wal import hold_open
 from tutor.errors import TutorError
 from tutor.features.schemas import QuizItem, StudyPlan
 from tutor.learners import migrations
@@ -176,10 +177,7 @@ class LearnerStore:
                     migrations.migrate(conn)
                 finally:
                     conn.close()
-                # Held open (idle) for the store's lifetime: in WAL mode closing the LAST connection
-                # checkpoints and fsyncs, ~20-30 ms per operation here (see tutor/metrics/store.py).
-                self._holder = sqlite3.connect(self.db_path, timeout=self.busy_timeout_s, check_same_thread=False)
-                self._holder.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
+                self._holder = hold_open(self.db_path, self.busy_timeout_s)  # see tutor/wal.py
             except sqlite3.Error as e:
                 raise LearnerStoreError(f"The learner records at {self.db_path} cannot be opened: {e}") from e
             self._ready = True

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from tutor.errors import TutorError
+from tutor.wal import hold_open
 from tutor.metrics.migrations import MIGRATIONS, migrate
 from tutor.metrics.records import (
     CallSummary,
@@ -96,11 +97,7 @@ class MetricsStore:
         self.busy_timeout_s = busy_timeout_s
         self.moved_aside: Path | None = None  # where a damaged file was moved on start, if any
         self._ready = False  # schema known to be migrated; False -> (re)initialise before use
-        # An idle connection held open for the store's lifetime. In WAL mode, closing the LAST
-        # connection to a database checkpoints the WAL and fsyncs (measured ~30 ms per
-        # record_call); with this one open, a per-operation connection closes in microseconds and
-        # SQLite's automatic checkpoint (every ~1000 pages) does the work in the background of writes.
-        self._holder: sqlite3.Connection | None = None
+        self._holder: sqlite3.Connection | None = None  # keeps the WAL open (tutor/wal.py)
         self._lock = threading.Lock()  # guards the failure bookkeeping below
         self._write_failures = 0
         self._last_failure: tuple[float, str] | None = None  # (when, description)
@@ -414,9 +411,7 @@ class MetricsStore:
                 logger.info("Metrics database %s: ran migrations %s", self.db_path, ", ".join(ran))
         if self._holder is not None:  # re-initialising (e.g. the file was deleted): hold the new file
             self._holder.close()
-        self._holder = sqlite3.connect(self.db_path, timeout=self.busy_timeout_s, check_same_thread=False)
-        # A connection opens the file lazily: one read makes it a WAL user that keeps the WAL open.
-        self._holder.execute("SELECT COUNT(*) FROM _migrations").fetchone()
+        self._holder = hold_open(self.db_path, self.busy_timeout_s)
         self._ready = True
 
     def _connect(self) -> sqlite3.Connection:
