@@ -119,13 +119,15 @@ def base_model_source(base_model: str) -> Path | str:
     return resolve_model_dir(base_model, resolve_path(load_config().paths.model_cache_dir))
 
 
-def load_base(base_model: str) -> tuple[Any, Any, Path | str]:
+def load_base(base_model: str, *, bf16: bool = False) -> tuple[Any, Any, Path | str]:
+    """Tokenizer and model. bf16=False: fp32 weights (autocast casts them on every step); True: bf16 weights."""
+    import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     source = base_model_source(base_model)
     try:
         tokenizer = AutoTokenizer.from_pretrained(source)
-        model = AutoModelForCausalLM.from_pretrained(source)  # fp32 master weights; autocast does the rest
+        model = AutoModelForCausalLM.from_pretrained(source, dtype=torch.bfloat16 if bf16 else torch.float32)
     except Exception as e:  # noqa: BLE001 - any loader failure means the same to the user
         raise TrainingError(f"Could not load base_model {base_model!r} ({source}): {e}") from e
     if not getattr(tokenizer, "chat_template", None):
@@ -189,7 +191,8 @@ def _check_same_config(run_dir: Path, cfg: TrainConfig) -> None:
 
 
 # settings that do not change what is trained: a resume may change them (e.g. fewer threads on a busy machine)
-_FREE_KEYS = {"run.threads", "run.progress", "run.metrics_store", "run.adapter_name", "run.adapters_dir"}
+_FREE_KEYS = {"run.threads", "run.progress", "run.metrics_store", "run.adapter_name", "run.adapters_dir",
+              "optim.answer_only_logits"}  # the same loss, computed on fewer positions
 
 
 def _no_effect_on_training(key: str) -> bool:
@@ -268,7 +271,7 @@ def _train(cfg: TrainConfig, *, fresh: bool, extra_callbacks: Sequence[Any],
         torch.set_num_threads(cfg.run.threads)
     set_seed(cfg.optim.seed)
 
-    model, tokenizer, source = load_base(cfg.base_model)
+    model, tokenizer, source = load_base(cfg.base_model, bf16=placement.precision == "bf16" and cfg.run.bf16_base)
     if cfg.run.gradient_checkpointing:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         model.enable_input_require_grads()
@@ -344,13 +347,14 @@ def _train(cfg: TrainConfig, *, fresh: bool, extra_callbacks: Sequence[Any],
         ddp_find_unused_parameters=False,
         dataloader_num_workers=0,
         save_only_model=False,
+        prediction_loss_only=True,  # validation needs the loss only, not every row's vocabulary logits
     )
     callbacks: list[Any] = [metrics_cb]
     if r.early_stopping_patience > 0:
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=r.early_stopping_patience))
     callbacks += list(extra_callbacks)
     trainer = _CountingTrainer(
-        counter=counter, model=model, args=args, train_dataset=RowDataset(train_rows),
+        counter=counter, answer_only_logits=cfg.optim.answer_only_logits, model=model, args=args, train_dataset=RowDataset(train_rows),
         eval_dataset=RowDataset(val_rows),
         data_collator=Collator(tokenizer.pad_token_id, pad_to, flatten=cfg.data.packing and mode == "packed"),
         callbacks=callbacks,
@@ -469,11 +473,13 @@ def _counting_trainer_cls():
     from transformers import Trainer
 
     class CountingTrainer(Trainer):
-        """Counts real (unpadded) tokens and examples of each training micro-batch for tokens/s, samples/s."""
+        """Counts real (unpadded) tokens and examples of each training micro-batch for tokens/s, samples/s, and
+        (answer_only_logits) computes the vocabulary projection only at the positions the loss is taken on."""
 
-        def __init__(self, *a: Any, counter: Any, **kw: Any) -> None:
+        def __init__(self, *a: Any, counter: Any, answer_only_logits: bool = False, **kw: Any) -> None:
             super().__init__(*a, **kw)
             self.counter = counter
+            self.answer_only_logits = answer_only_logits
 
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):  # noqa: ANN001
             n = inputs.pop("num_examples", None)
@@ -481,8 +487,39 @@ def _counting_trainer_cls():
                 mask = inputs.get("attention_mask")
                 tokens = int(mask.sum()) if mask is not None else int(inputs["input_ids"].numel())
                 self.counter.add(tokens, int(n.sum()) if n is not None else int(inputs["input_ids"].shape[0]))
-            return super().compute_loss(model, inputs, return_outputs=return_outputs,
-                                        num_items_in_batch=num_items_in_batch)
+            labels = inputs.get("labels")
+            # one row per batch (packed rows are flattened into one): transformers' logits_to_keep takes one
+            # index list for the whole batch
+            if not self.answer_only_logits or labels is None or labels.shape[0] != 1:
+                return super().compute_loss(model, inputs, return_outputs=return_outputs,
+                                            num_items_in_batch=num_items_in_batch)
+            return self._answer_only_loss(model, inputs, return_outputs, num_items_in_batch)
+
+        def _answer_only_loss(self, model, inputs, return_outputs, num_items_in_batch):  # noqa: ANN001
+            """The causal-LM loss of transformers (shifted labels, sum over answer tokens / their count, or /
+            num_items_in_batch under gradient accumulation), but the lm_head (a 49k-word projection, ~1/5 of the
+            embedded model's compute) and the softmax run on the answer positions only, not on the prompt."""
+            import torch.nn.functional as F
+
+            from training.data import IGNORE_INDEX
+
+            inputs = dict(inputs)
+            labels = inputs.pop("labels")
+            targets = labels[0, 1:]  # position i predicts token i+1
+            keep = (targets != IGNORE_INDEX).nonzero().squeeze(1)
+            outputs = model(**inputs, logits_to_keep=keep)
+            logits = outputs.logits[0].float()
+            loss = F.cross_entropy(logits, targets[keep], reduction="sum")
+            scaled = self.model_accepts_loss_kwargs and num_items_in_batch is not None
+            if scaled:
+                # what transformers' own loss does under gradient accumulation (training_step then does not
+                # divide by the accumulation steps again), including its multi-process averaging
+                loss = loss / num_items_in_batch
+                if self.args.average_tokens_across_devices:
+                    loss = loss * (self.accelerator.num_processes if self.args.n_gpu <= 1 else self.args.n_gpu)
+            else:
+                loss = loss / max(int(keep.numel()), 1)
+            return (loss, outputs) if return_outputs else loss
 
     return CountingTrainer
 

@@ -37,7 +37,7 @@ def test_sweep_hyperparameters_match_the_original_runs():
     ({"lora": {"target_modules": []}}, "lora.target_modules"),
     ({"data": {"task": "chat"}}, "data.task"),
     ({"data": {"packing": "yes"}}, "data.packing"),
-    ({"data": {"max_seq_len": 256, "pack_len": 128}}, "data.pack_len"),
+    ({"data": {"packing": True, "max_seq_len": 256, "pack_len": 128}}, "data.pack_len"),
     ({"run": {"device": "tpu"}}, "run.device"),
     ({"run": {"precision": "int8"}}, "run.precision"),
     ({"run": {"adapter_name": "my.adapter"}}, "run.adapter_name"),

@@ -110,3 +110,42 @@ def test_a_committed_adapter_names_its_base_model_not_a_local_cache_path(tmp_pat
     portable_adapter_config(tmp_path, "embedded")
     cfg = json.loads((tmp_path / "adapter_config.json").read_text())
     assert cfg["base_model_name_or_path"] == EMBEDDED_HUB_ID and cfg["r"] == 8
+
+
+def test_answer_only_logits_give_the_same_losses_as_the_full_projection(make_config):
+    """The shortcut must not change what is learned: same train and validation losses, step by step (fp32)."""
+    path = make_config("proj", optim={"max_steps": 6}, run={"eval_steps": 3})
+    runs = {}
+    for flag in (True, False):
+        cfg = load_train_config(path, {"optim.answer_only_logits": flag, "name": f"proj_{flag}"})
+        train(cfg)
+        runs[flag] = _losses(cfg.run_dir)
+    (t_fast, v_fast), (t_full, v_full) = runs[True], runs[False]
+    assert len(t_fast) == 6 and len(v_fast) == 2
+    assert t_fast == pytest.approx(t_full, rel=1e-4) and v_fast == pytest.approx(v_full, rel=1e-4)
+
+
+def test_bf16_base_weights_train_fp32_lora_weights(make_config):
+    """bf16 precision: the frozen base is held in bf16, the trained LoRA matrices stay fp32, the loss still falls."""
+    import torch
+
+    from training.trainer import _counting_trainer_cls
+
+    seen = {}
+
+    class Spy:  # a callback that looks at the model the Trainer trains
+        def __getattr__(self, name):
+            def hook(args, state, control, model=None, **kw):
+                if model is not None and not seen:
+                    seen.update({n: p.dtype for n, p in model.named_parameters()})
+            return hook
+
+    assert _counting_trainer_cls()  # the trainer class builds without a model
+    cfg = load_train_config(make_config("bf16", optim={"max_steps": 12}, run={"precision": "bf16"}))
+    res = train(cfg, extra_callbacks=[Spy()])
+    assert res.precision == "bf16"
+    lora = {d for n, d in seen.items() if "lora_" in n}
+    base = {d for n, d in seen.items() if "lora_" not in n}
+    assert lora == {torch.float32} and base == {torch.bfloat16}
+    train_loss, _ = _losses(cfg.run_dir)
+    assert sum(train_loss[-3:]) / 3 < sum(train_loss[:3]) / 3
