@@ -16,6 +16,7 @@ from app.tabs import progress as progress_tab
 from app.tabs import quiz as quiz_tab
 from app.tabs import study_plan as plan_tab
 from tutor.errors import TutorError
+from tutor.features.delivery import spoken_answer
 from tutor.features.multimodal import MediaService
 from tutor.learners import LearnerStore
 from tutor.service import Tutor
@@ -75,7 +76,7 @@ def build_app(tutor: Tutor) -> gr.Blocks:
                 # Voice answers go through the same (process-wide, lazily loaded) speech engine as the
                 # Voice & photo tab.
                 media = MediaService(tutor.cfg)
-                interview_tab.build(tutor, user_id, transcribe=lambda path: media.transcribe(path).text)
+                interview_tab.build(tutor, user_id, transcribe=lambda path: spoken_answer(media.transcribe(path)))
             with gr.Tab("Voice & photo", id="voice-photo"):
                 voice_photo.build(tutor, user_id)
             with gr.Tab("Library", id="library"):

@@ -6,8 +6,9 @@ Handlers are plain functions (tests call them directly). The running interview i
 InterviewSession kept in a per-browser gr.State; history is in the coach's SQLite store.
 
 Voice answers: ``build(..., transcribe=fn)`` adds a microphone input whose transcript fills the
-answer box (fn: audio file path -> text). main.py passes the multimodal feature's transcriber when
-it exists; without one the tab is text only. Nothing here imports speech code.
+answer box and whose delivery (speaking pace, filler words) shows beside it (fn: audio file path ->
+SpokenAnswer). main.py passes the multimodal feature's transcriber; without one the tab is text only.
+Nothing here imports speech code.
 """
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ import gradio as gr
 
 from tutor.errors import InputError, TutorError
 from tutor.features import interview as iv
+from tutor.features.delivery import SpokenAnswer, delivery_markdown
 from tutor.features.interview_bank import DIFFICULTIES
 from tutor.features.interview_store import InterviewStoreError
 from tutor.service import Tutor
@@ -29,7 +31,7 @@ logger = logging.getLogger(__name__)
 
 ANY = iv.ANY
 NO_SESSION = "_Choose a track and press **Start interview**._"
-Transcriber = Callable[[str], str]
+Transcriber = Callable[[str], SpokenAnswer]
 
 
 # ---------------------------------------------------------------- rendering
@@ -209,16 +211,20 @@ def history(coach: iv.InterviewCoach, user: str | None) -> tuple[str, Any]:
     return history_markdown(sessions), topic_chart(per_topic, "All your interviews: mean score per topic")
 
 
-def transcribe_into_box(transcribe: Transcriber, audio_path: str | None, current: str | None) -> str:
-    """Voice hook: append the transcript of a recorded answer to what is already typed."""
+def transcribe_into_box(transcribe: Transcriber, audio_path: str | None,
+                        current: str | None) -> tuple[str, str]:
+    """Voice hook: append the transcript of a recorded answer to what is already typed; the second value
+    is the delivery note (pace, filler words) of that recording, or "" when nothing was transcribed."""
     if not audio_path:
-        return current or ""
+        return current or "", ""
     try:
-        text = transcribe(audio_path).strip()
+        spoken = transcribe(audio_path)
     except (TutorError, OSError, ValueError) as e:
         gr.Warning(f"The recording could not be transcribed: {e}")
-        return current or ""
-    return f"{current.rstrip()} {text}".strip() if current else text
+        return current or "", ""
+    text = spoken.text.strip()
+    box = f"{current.rstrip()} {text}".strip() if current else text
+    return box, delivery_markdown(spoken.delivery)
 
 
 # ---------------------------------------------------------------- layout
@@ -250,10 +256,11 @@ def build(tutor: Tutor, user_id: gr.State, transcribe: Transcriber | None = None
             if transcribe is not None:
                 audio = gr.Audio(sources=["microphone", "upload"], type="filepath", label="…or answer by voice",
                                  elem_id="interview-voice")
+                delivery = gr.Markdown("", elem_id="interview-delivery")
                 audio.stop_recording(lambda a, cur: transcribe_into_box(transcribe, a, cur), [audio, answer],
-                                     answer, api_name=False)
-                audio.upload(lambda a, cur: transcribe_into_box(transcribe, a, cur), [audio, answer], answer,
-                             api_name=False)
+                                     [answer, delivery], api_name=False)
+                audio.upload(lambda a, cur: transcribe_into_box(transcribe, a, cur), [audio, answer],
+                             [answer, delivery], api_name=False)
             with gr.Row():
                 submit_btn = gr.Button("Submit answer", variant="primary", elem_id="interview-submit")
                 skip_btn = gr.Button("Skip question", elem_id="interview-skip")

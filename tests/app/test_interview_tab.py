@@ -4,6 +4,7 @@ import dataclasses
 import pytest
 
 from app.tabs import interview as tab
+from tutor.features.delivery import Delivery, SpokenAnswer
 from tests.tutor.features.test_interview import write_bank
 from tests.tutor.test_service import make_cfg
 from tutor.backends.fake import FakeBackend
@@ -100,16 +101,25 @@ def test_internal_error_keeps_the_answer_in_the_box(coach, monkeypatch):
     assert out[0] is session and out[-1] == "my careful answer"
 
 
-def test_voice_hook_appends_the_transcript(coach):
-    assert tab.transcribe_into_box(lambda p: " overfitting means memorising ", "a.wav", "So,") == \
-        "So, overfitting means memorising"
-    assert tab.transcribe_into_box(lambda p: "x", None, "typed") == "typed"
+def _spoken(text: str, seconds: float = 6.0) -> SpokenAnswer:
+    n = len(text.split())
+    return SpokenAnswer(text, Delivery(words=n, speaking_s=seconds, words_per_minute=60 * n / seconds, fillers=()))
+
+
+def test_voice_hook_appends_the_transcript_and_shows_its_delivery(coach):
+    box, note = tab.transcribe_into_box(lambda p: _spoken(" overfitting means memorising "), "a.wav", "So,")
+    assert box == "So, overfitting means memorising"
+    assert "too short to judge" in note  # three words
+    long = " ".join(["the model memorises noise in the training data"] * 2)
+    box, note = tab.transcribe_into_box(lambda p: _spoken(long, 6.0), "a.wav", "")
+    assert box == long and "160 words/min" in note and "comfortable" in note
+    assert tab.transcribe_into_box(lambda p: _spoken("x"), None, "typed") == ("typed", "")
 
     def bad(p):
         raise ValueError("not audio")
 
     with pytest.warns(UserWarning, match="could not be transcribed"):
-        assert tab.transcribe_into_box(bad, "a.wav", "typed") == "typed"
+        assert tab.transcribe_into_box(bad, "a.wav", "typed") == ("typed", "")
 
 
 def test_the_app_has_the_tab_and_its_api_endpoints(tutor):
