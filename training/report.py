@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from training.callbacks import read_log
-from training.config import TrainConfig
+from training.config import REPO_ROOT, TrainConfig
 
 logger = logging.getLogger(__name__)
 
@@ -95,6 +95,20 @@ def write_model_card(adapter_dir: Path, cfg: TrainConfig, result: Any, *, source
     return path
 
 
+def _portable(result: dict[str, Any]) -> dict[str, Any]:
+    """Folder paths in a result relative to the repository (the committed report must not name this machine's
+    folders); paths outside it stay as they are."""
+    out = dict(result)
+    for key in ("run_dir", "adapter_dir", "published_dir"):
+        if out.get(key):
+            p = Path(out[key])
+            try:
+                out[key] = p.resolve().relative_to(REPO_ROOT.resolve()).as_posix()
+            except ValueError:
+                pass
+    return out
+
+
 def sweep_report(runs: Sequence[tuple[TrainConfig, Any, Any | None]], out_dir: Path) -> tuple[Path, Path]:
     """runs: (config, TrainResult, Evaluation | None). Writes sweep.md and sweep.html into out_dir."""
     import plotly.graph_objects as go
@@ -123,9 +137,9 @@ def sweep_report(runs: Sequence[tuple[TrainConfig, Any, Any | None]], out_dir: P
     fig.update_layout(title="LoRA sweep: train and validation loss per optimizer step (star = best checkpoint)",
                       xaxis_title="optimizer step", yaxis_title="loss (answer tokens)", template="plotly_white")
     html = out_dir / "sweep.html"
-    # plotly.js from its CDN keeps the committed file small (~10 KB instead of ~4.7 MB); view it online,
-    # or regenerate with include_plotlyjs=True for offline viewing.
-    fig.write_html(str(html), include_plotlyjs="cdn")
+    # plotly.js as a file beside the page (written once, identical on every regeneration), not from a CDN:
+    # the report must open on an offline machine, and inlining it would add ~4.7 MB to every version
+    fig.write_html(str(html), include_plotlyjs="directory")
 
     done = [(c, r, e) for c, r, e in rows if r.best_val_loss is not None]
     best = min(done, key=lambda t: t[1].best_val_loss) if done else None
@@ -157,6 +171,7 @@ def sweep_report(runs: Sequence[tuple[TrainConfig, Any, Any | None]], out_dir: P
     mdp = out_dir / "sweep.md"
     mdp.write_text("\n".join(md), encoding="utf-8")
     (out_dir / "sweep.json").write_text(json.dumps(
-        [{"config": c.to_dict(), "result": asdict(r), "evaluation": asdict(e) if e else None} for c, r, e in rows],
+        [{"config": c.to_dict(), "result": _portable(asdict(r)), "evaluation": asdict(e) if e else None}
+         for c, r, e in rows],
         indent=2) + "\n", encoding="utf-8")
     return mdp, html

@@ -31,8 +31,21 @@ def test_sweep_writes_a_report_with_every_run(make_config, tmp_path, capsys):
     html = (out / "sweep.html").read_text()
     for trace in ("sa train", "sa validation", "sb train", "sb validation", "sa best checkpoint"):
         assert trace in html
+    # offline: plotly.js sits beside the page instead of coming from a CDN
+    assert "cdn.plot.ly" not in html and 'src="plotly.min.js"' in html and (out / "plotly.min.js").is_file()
     runs = json.loads((out / "sweep.json").read_text())
     assert [r["config"]["name"] for r in runs] == ["sa", "sb"]
+
+
+def test_report_paths_inside_the_repository_are_relative(tmp_path):
+    from training.config import REPO_ROOT
+    from training.report import _portable
+
+    res = {"run_dir": str(REPO_ROOT / "training" / "runs" / "run_a"), "adapter_dir": str(tmp_path / "x"),
+           "published_dir": None, "global_step": 3}
+    out = _portable(res)
+    assert out["run_dir"] == "training/runs/run_a" and out["adapter_dir"] == str(tmp_path / "x")
+    assert out["published_dir"] is None and out["global_step"] == 3
 
 
 def test_sweep_validates_every_config_before_training(make_config, tmp_path, capsys):
