@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from typing import Any
 
 from tutor.errors import BackendUnavailable, ModelLoadError
+from tutor.lazy import Lazy
 
 logger = logging.getLogger(__name__)
 
@@ -25,41 +25,32 @@ class Captioner:
     def __init__(self, model: str, cache_dir: str | None = None) -> None:
         self.model = model
         self.cache_dir = cache_dir
-        self._loaded: tuple[Any, Any] | None = None
-        self._load_lock = threading.Lock()
+        self._loaded = Lazy(self._build, f"caption model {model}")
         self._run_lock = threading.Lock()
 
     def load(self) -> float:
-        if self._loaded is not None:
-            return 0.0
-        with self._load_lock:
-            if self._loaded is not None:
-                return 0.0
-            t0 = time.perf_counter()
-            try:
-                import transformers
-            except ImportError as e:  # pragma: no cover - transformers is a core dependency
-                raise BackendUnavailable("Captions need transformers: pip install transformers") from e
-            try:
-                processor = transformers.AutoProcessor.from_pretrained(self.model, cache_dir=self.cache_dir)
-                model = transformers.AutoModelForImageTextToText.from_pretrained(
-                    self.model, cache_dir=self.cache_dir)
-            except Exception as e:  # noqa: BLE001 - missing folder, offline hub id, unsupported model
-                logger.exception("caption model %s failed to load", self.model)
-                raise ModelLoadError(
-                    f"The caption model {self.model!r} could not be loaded ({type(e).__name__}). Check "
-                    f"SMARTLEARN_MEDIA_CAPTION_MODEL (a local folder, or a hub id when online).") from e
-            self._loaded = (processor, model.eval())
-            seconds = time.perf_counter() - t0
-            logger.info("caption model %s loaded in %.2f s", self.model, seconds)
-            return seconds
+        return self._loaded.load()
+
+    def _build(self) -> tuple[Any, Any]:
+        try:
+            import transformers
+        except ImportError as e:  # pragma: no cover - transformers is a core dependency
+            raise BackendUnavailable("Captions need transformers: pip install transformers") from e
+        try:
+            processor = transformers.AutoProcessor.from_pretrained(self.model, cache_dir=self.cache_dir)
+            model = transformers.AutoModelForImageTextToText.from_pretrained(self.model, cache_dir=self.cache_dir)
+        except Exception as e:  # noqa: BLE001 - missing folder, offline hub id, unsupported model
+            logger.exception("caption model %s failed to load", self.model)
+            raise ModelLoadError(
+                f"The caption model {self.model!r} could not be loaded ({type(e).__name__}). Check "
+                f"SMARTLEARN_MEDIA_CAPTION_MODEL (a local folder, or a hub id when online).") from e
+        return processor, model.eval()
 
     def caption(self, image) -> str:
         """PIL RGB image -> one sentence (greedy, so the same image gives the same caption)."""
         import torch
 
-        self.load()
-        processor, model = self._loaded
+        processor, model = self._loaded.get()
         with self._run_lock, torch.inference_mode():
             inputs = processor(images=image, return_tensors="pt")
             ids = model.generate(**inputs, max_new_tokens=MAX_CAPTION_TOKENS, do_sample=False)

@@ -9,12 +9,12 @@ from __future__ import annotations
 import logging
 import os
 import threading
-import time
 from typing import Any
 
 import numpy as np
 
 from tutor.errors import BackendUnavailable, ModelLoadError
+from tutor.lazy import Lazy
 from tutor.features.multimodal.results import OcrLine
 
 logger = logging.getLogger(__name__)
@@ -33,45 +33,39 @@ class OcrEngine:
 
     def __init__(self, threads: int = 0) -> None:
         self.threads = threads if threads > 0 else max(1, min(4, os.cpu_count() or 1))
-        self._engine: Any = None
-        self._load_lock = threading.Lock()
+        self._engine = Lazy(self._build, "OCR engine (rapidocr)")
         self._run_lock = threading.Lock()
 
     def load(self) -> float:
-        if self._engine is not None:
-            return 0.0
-        with self._load_lock:
-            if self._engine is not None:
-                return 0.0
-            t0 = time.perf_counter()
-            try:
-                from rapidocr import RapidOCR
-            except ImportError as e:
-                raise BackendUnavailable("OCR needs rapidocr: pip install rapidocr==3.10.0 onnxruntime") from e
-            try:
-                self._engine = RapidOCR(params={
-                    # rapidocr logs a WARNING for every image without text: a normal answer here.
-                    "Global.log_level": "error",
-                    "EngineConfig.onnxruntime.intra_op_num_threads": self.threads,
-                    "EngineConfig.onnxruntime.inter_op_num_threads": 1,
-                    "Det.limit_type": "max",
-                    "Det.limit_side_len": DET_MAX_SIDE,
-                })
-                # RapidOCR builds its sessions on the first call: do that now, on a blank page.
-                self._engine(np.full((64, 64, 3), 255, np.uint8))
-            except Exception as e:  # noqa: BLE001
-                logger.exception("OCR engine failed to load")
-                raise ModelLoadError(f"The OCR models could not be loaded ({type(e).__name__}: {e}).") from e
-            seconds = time.perf_counter() - t0
-            logger.info("OCR engine loaded in %.2f s", seconds)
-            return seconds
+        return self._engine.load()
+
+    def _build(self) -> Any:
+        try:
+            from rapidocr import RapidOCR
+        except ImportError as e:
+            raise BackendUnavailable("OCR needs rapidocr: pip install rapidocr==3.10.0 onnxruntime") from e
+        try:
+            engine = RapidOCR(params={
+                # rapidocr logs a WARNING for every image without text: a normal answer here.
+                "Global.log_level": "error",
+                "EngineConfig.onnxruntime.intra_op_num_threads": self.threads,
+                "EngineConfig.onnxruntime.inter_op_num_threads": 1,
+                "Det.limit_type": "max",
+                "Det.limit_side_len": DET_MAX_SIDE,
+            })
+            # RapidOCR builds its sessions on the first call: do that now, on a blank page.
+            engine(np.full((64, 64, 3), 255, np.uint8))
+        except Exception as e:  # noqa: BLE001
+            logger.exception("OCR engine failed to load")
+            raise ModelLoadError(f"The OCR models could not be loaded ({type(e).__name__}: {e}).") from e
+        return engine
 
     def read(self, rgb: np.ndarray) -> tuple[OcrLine, ...]:
         """RGB uint8 array (H, W, 3) -> recognised lines in reading order."""
-        self.load()
+        engine = self._engine.get()
         bgr = np.ascontiguousarray(rgb[:, :, ::-1])  # rapidocr follows OpenCV's BGR order
         with self._run_lock:
-            out = self._engine(bgr)
+            out = engine(bgr)
         if out.txts is None or out.boxes is None:
             return ()
         pieces = [

@@ -17,6 +17,7 @@ import numpy as np
 
 from tutor.config import EMBEDDED, MediaConfig
 from tutor.errors import BackendUnavailable, InputError, ModelLoadError
+from tutor.lazy import Lazy
 from tutor.features.multimodal.checks import SAMPLE_RATE
 from tutor.features.multimodal.results import Transcript, Word
 
@@ -55,34 +56,31 @@ class _LazyModel:
 
     def __init__(self, model: str) -> None:
         self.model = model
-        self._loaded: Any = None
-        self._load_lock = threading.Lock()
+        self._model = Lazy(self._load_or_explain, f"speech model {model} ({self.name})")
         self._run_lock = threading.Lock()
         self.english_only = True
 
     def _load(self) -> Any:  # pragma: no cover - overridden
         raise NotImplementedError
 
+    def _load_or_explain(self) -> Any:
+        try:
+            return self._load()
+        except (BackendUnavailable, ModelLoadError):
+            raise
+        except Exception as e:  # noqa: BLE001 - any loader failure becomes one clear message
+            logger.exception("speech model %s failed to load", self.model)
+            raise ModelLoadError(
+                f"The speech model {self.model!r} could not be loaded with {self.name} "
+                f"({type(e).__name__}: {e}). Check SMARTLEARN_MEDIA_SPEECH_MODEL, or unset it to use "
+                f"the embedded model.") from e
+
     def load(self) -> float:
-        if self._loaded is not None:
-            return 0.0
-        with self._load_lock:
-            if self._loaded is not None:
-                return 0.0
-            t0 = time.perf_counter()
-            try:
-                self._loaded = self._load()
-            except (BackendUnavailable, ModelLoadError):
-                raise
-            except Exception as e:  # noqa: BLE001 - any loader failure becomes one clear message
-                logger.exception("speech model %s failed to load", self.model)
-                raise ModelLoadError(
-                    f"The speech model {self.model!r} could not be loaded with {self.name} "
-                    f"({type(e).__name__}: {e}). Check SMARTLEARN_MEDIA_SPEECH_MODEL, or unset it to use "
-                    f"the embedded model.") from e
-            seconds = time.perf_counter() - t0
-            logger.info("speech model %s loaded with %s in %.2f s", self.model, self.name, seconds)
-            return seconds
+        return self._model.load()
+
+    @property
+    def _loaded(self) -> Any:
+        return self._model.get()
 
     def _language(self, language: str | None) -> str | None:
         language = (language or "").strip().lower() or None
