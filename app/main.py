@@ -75,8 +75,10 @@ def build_app(tutor: Tutor) -> gr.Blocks:
             with gr.Tab("Interview coach", id="interview"):
                 # Voice answers go through the same (process-wide, lazily loaded) speech engine as the
                 # Voice & photo tab.
-                media = MediaService(tutor.cfg)
-                interview_tab.build(tutor, user_id, transcribe=lambda path: spoken_answer(media.transcribe(path)))
+                media = MediaService(tutor.cfg, metrics=tutor.metrics)
+                interview_tab.build(
+                    tutor, user_id,
+                    transcribe=lambda path, user: spoken_answer(media.transcribe(path, user=user or "anonymous")))
             with gr.Tab("Voice & photo", id="voice-photo"):
                 voice_photo.build(tutor, user_id)
             with gr.Tab("Library", id="library"):

@@ -31,7 +31,7 @@ logger = logging.getLogger(__name__)
 
 ANY = iv.ANY
 NO_SESSION = "_Choose a track and press **Start interview**._"
-Transcriber = Callable[[str], SpokenAnswer]
+Transcriber = Callable[[str, str], SpokenAnswer]  # (audio file path, user) -> transcript and its delivery
 
 
 # ---------------------------------------------------------------- rendering
@@ -211,14 +211,14 @@ def history(coach: iv.InterviewCoach, user: str | None) -> tuple[str, Any]:
     return history_markdown(sessions), topic_chart(per_topic, "All your interviews: mean score per topic")
 
 
-def transcribe_into_box(transcribe: Transcriber, audio_path: str | None,
-                        current: str | None) -> tuple[str, str]:
+def transcribe_into_box(transcribe: Transcriber, audio_path: str | None, current: str | None,
+                        user: str | None = None) -> tuple[str, str]:
     """Voice hook: append the transcript of a recorded answer to what is already typed; the second value
     is the delivery note (pace, filler words) of that recording, or "" when nothing was transcribed."""
     if not audio_path:
         return current or "", ""
     try:
-        spoken = transcribe(audio_path)
+        spoken = transcribe(audio_path, _user(user))
     except (TutorError, OSError, ValueError) as e:
         gr.Warning(f"The recording could not be transcribed: {e}")
         return current or "", ""
@@ -257,10 +257,10 @@ def build(tutor: Tutor, user_id: gr.State, transcribe: Transcriber | None = None
                 audio = gr.Audio(sources=["microphone", "upload"], type="filepath", label="…or answer by voice",
                                  elem_id="interview-voice")
                 delivery = gr.Markdown("", elem_id="interview-delivery")
-                audio.stop_recording(lambda a, cur: transcribe_into_box(transcribe, a, cur), [audio, answer],
-                                     [answer, delivery], api_name=False)
-                audio.upload(lambda a, cur: transcribe_into_box(transcribe, a, cur), [audio, answer],
-                             [answer, delivery], api_name=False)
+                audio.stop_recording(lambda a, cur, uid: transcribe_into_box(transcribe, a, cur, uid),
+                                     [audio, answer, user_id], [answer, delivery], api_name=False)
+                audio.upload(lambda a, cur, uid: transcribe_into_box(transcribe, a, cur, uid),
+                             [audio, answer, user_id], [answer, delivery], api_name=False)
             with gr.Row():
                 submit_btn = gr.Button("Submit answer", variant="primary", elem_id="interview-submit")
                 skip_btn = gr.Button("Skip question", elem_id="interview-skip")

@@ -63,12 +63,12 @@ def image_info(r: ImageReading) -> str:
     return "  \n".join(lines)
 
 
-def transcribe_audio(media: MediaService, path: str | None) -> tuple[Any, str]:
+def transcribe_audio(media: MediaService, path: str | None, user: str | None = None) -> tuple[Any, str]:
     """Returns (question box value, info markdown). A cleared recorder changes nothing."""
     if not path:
         return gr.skip(), gr.skip()
     try:
-        t = media.transcribe(path)
+        t = media.transcribe(path, user=user or "anonymous")
     except InputError as e:
         gr.Warning(str(e))
         return gr.skip(), f"**{e}**"
@@ -81,12 +81,12 @@ def transcribe_audio(media: MediaService, path: str | None) -> tuple[Any, str]:
     return t.text, transcript_info(t)
 
 
-def read_image(media: MediaService, path: str | None) -> tuple[Any, Any, str]:
+def read_image(media: MediaService, path: str | None, user: str | None = None) -> tuple[Any, Any, str]:
     """Returns (image text box value, caption box value, info markdown)."""
     if not path:
         return gr.skip(), gr.skip(), gr.skip()
     try:
-        r = media.read_image(path)
+        r = media.read_image(path, user=user or "anonymous")
     except InputError as e:
         gr.Warning(str(e))
         return "", "", f"**{e}**"
@@ -128,7 +128,8 @@ def answer(tutor: Tutor, media: MediaService, question: str, image_text: str, ca
 
 
 def build(tutor: Tutor, user_id: gr.State) -> None:
-    media = MediaService(tutor.cfg)  # engines inside are process-wide and load on first use
+    # engines inside are process-wide and load on first use; their calls go to the tutor's metrics
+    media = MediaService(tutor.cfg, metrics=tutor.metrics)
     with gr.Row():
         with gr.Column(scale=3):
             with gr.Row():
@@ -154,10 +155,10 @@ def build(tutor: Tutor, user_id: gr.State) -> None:
         with gr.Column(scale=2):
             sources = gr.Markdown(SOURCES_PLACEHOLDER, elem_id="mm-sources")
 
-    audio.change(lambda p: transcribe_audio(media, p), audio, [question, audio_info], api_name=False,
-                 show_progress="minimal")
-    image.change(lambda p: read_image(media, p), image, [image_text, caption, image_info_md], api_name=False,
-                 show_progress="minimal")
+    audio.change(lambda p, uid: transcribe_audio(media, p, uid), [audio, user_id], [question, audio_info],
+                 api_name=False, show_progress="minimal")
+    image.change(lambda p, uid: read_image(media, p, uid), [image, user_id], [image_text, caption, image_info_md],
+                 api_name=False, show_progress="minimal")
 
     def _answer(q, it, cap, uid):
         yield from answer(tutor, media, q, it, cap, uid)

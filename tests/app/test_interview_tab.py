@@ -107,15 +107,15 @@ def _spoken(text: str, seconds: float = 6.0) -> SpokenAnswer:
 
 
 def test_voice_hook_appends_the_transcript_and_shows_its_delivery(coach):
-    box, note = tab.transcribe_into_box(lambda p: _spoken(" overfitting means memorising "), "a.wav", "So,")
+    box, note = tab.transcribe_into_box(lambda p, u: _spoken(" overfitting means memorising "), "a.wav", "So,")
     assert box == "So, overfitting means memorising"
     assert "too short to judge" in note  # three words
     long = " ".join(["the model memorises noise in the training data"] * 2)
-    box, note = tab.transcribe_into_box(lambda p: _spoken(long, 6.0), "a.wav", "")
+    box, note = tab.transcribe_into_box(lambda p, u: _spoken(long, 6.0), "a.wav", "")
     assert box == long and "160 words/min" in note and "comfortable" in note
-    assert tab.transcribe_into_box(lambda p: _spoken("x"), None, "typed") == ("typed", "")
+    assert tab.transcribe_into_box(lambda p, u: _spoken("x"), None, "typed") == ("typed", "")
 
-    def bad(p):
+    def bad(p, u):
         raise ValueError("not audio")
 
     with pytest.warns(UserWarning, match="could not be transcribed"):

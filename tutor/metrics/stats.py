@@ -32,6 +32,9 @@ from tutor.metrics.store import MetricsStore
 PRIORITIES = ("speed", "quality", "reliable", "balanced")
 BALANCED_WEIGHTS = {"speed": 0.3, "quality": 0.4, "reliability": 0.3}
 ANY = "*"  # trend(): match every adapter
+# Calls of the speech, OCR and caption models (tutor/features/multimodal): listed in the statistics, but not
+# candidates when comparing or recommending language models (a 40 ms OCR read is not a faster tutor).
+MEDIA_OPERATIONS = frozenset({"speech", "ocr", "caption"})
 TREND_METRICS = ("calls", "success_rate", "latency_p50", "latency_p95", "ttft_p50", "tokens_per_s", "quality")
 
 
@@ -213,12 +216,13 @@ class Statistics:
         return sorted({k[0] for k in keys})
 
     def statistics(self, since: float | None = None, until: float | None = None, *, model: str | None = None,
-                   by_operation: bool = True) -> list[ModelStats]:
-        """One row per (model, adapter, operation), or per (model, adapter) with by_operation=False."""
+                   by_operation: bool = True, skip_operations: frozenset[str] = frozenset()) -> list[ModelStats]:
+        """One row per (model, adapter, operation), or per (model, adapter) with by_operation=False;
+        calls of skip_operations left out."""
         keys, groups = self.table.snapshot()
         merged: dict[tuple, list[dict]] = {}
         for code, (m, a, op) in enumerate(keys):
-            if (model is not None and m != model) or code not in groups:
+            if (model is not None and m != model) or code not in groups or op in skip_operations:
                 continue
             part = _window(groups[code], since, until)
             if len(part["t"]):
@@ -230,7 +234,7 @@ class Statistics:
         return out
 
     def compare(self, since: float | None = None, until: float | None = None) -> Comparison:
-        rows = self.statistics(since, until, by_operation=False)
+        rows = self.statistics(since, until, by_operation=False, skip_operations=MEDIA_OPERATIONS)
 
         def best(key, reverse=False):
             cands = [(key(r), r.label) for r in rows if key(r) is not None]
@@ -252,7 +256,8 @@ class Statistics:
         if priority not in PRIORITIES:
             raise ValueError(f"priority must be one of {', '.join(PRIORITIES)}, not {priority!r}")
         need = self.min_calls_to_recommend if min_calls is None else min_calls
-        return _recommend(self.statistics(since, until, by_operation=False), priority, need)
+        return _recommend(self.statistics(since, until, by_operation=False, skip_operations=MEDIA_OPERATIONS),
+                          priority, need)
 
     def trend(self, metric: str, bucket_s: float, since: float | None = None, until: float | None = None, *,
               model: str | None = None, adapter: str | None = ANY, operation: str | None = None) -> list[TrendPoint]:

@@ -36,6 +36,8 @@ class FakeOcr:
 
 
 class FakeCaptioner:
+    model = "fake-caption"
+
     def __init__(self, caption: str = "a hand-written equation on squared paper", fail: Exception | None = None):
         self.text, self.fail = caption, fail
 

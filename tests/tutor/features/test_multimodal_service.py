@@ -119,3 +119,39 @@ def test_ask_sends_instruction_and_image_text_and_returns_a_cited_answer(tutor):
     assert "check my working" in prompt and "Differentiate sin(x^2)" in prompt
     call = tutor.metrics.recent_calls()[0]
     assert call.operation == "voice_photo" and call.user == "ann"
+
+
+def test_speech_ocr_and_caption_calls_are_recorded_per_user(tutor, tmp_path):
+    svc = MediaService(tutor.cfg, fake_engines(captioner=FakeCaptioner()), metrics=tutor.metrics)
+    svc.transcribe(write_wav(tmp_path / "q.wav", tone(2.0)), user="ann")
+    svc.read_image(photo(tmp_path / "p.png"), user="ann")
+    calls = {c.operation: c for c in tutor.metrics.recent_calls(10)}
+    assert set(calls) >= {"speech", "ocr", "caption"}
+    speech, ocr = calls["speech"], calls["ocr"]
+    assert speech.model == "fake-speech:fake" and speech.user == "ann" and speech.success
+    assert speech.completion_tokens == 6 and speech.latency_s >= 0  # words heard
+    assert ocr.model == "rapidocr" and ocr.completion_tokens == 6  # "Differentiate sin(x^2)" + "using the chain rule"
+    assert calls["caption"].model == "caption:fake-caption"
+
+
+def test_a_failing_model_is_recorded_as_a_failed_call_and_bad_input_is_not(tutor, tmp_path):
+    class Broken(FakeSpeech):
+        def transcribe(self, samples, language):
+            raise RuntimeError("weights corrupt")
+
+    svc = MediaService(tutor.cfg, fake_engines(speech=Broken()), metrics=tutor.metrics)
+    with pytest.raises(RuntimeError):
+        svc.transcribe(write_wav(tmp_path / "q.wav", tone(2.0)), user="bob")
+    with pytest.raises(InputError):
+        svc.transcribe(write_wav(tmp_path / "silent.wav", tone(2.0, amp=0.0)), user="bob")
+    calls = [c for c in tutor.metrics.recent_calls(10) if c.operation == "speech"]
+    assert len(calls) == 1 and not calls[0].success and calls[0].error_type == "RuntimeError"
+
+
+def test_the_recorded_media_operations_are_the_ones_statistics_keep_out_of_recommendations(tutor, tmp_path):
+    from tutor.metrics.stats import MEDIA_OPERATIONS
+
+    svc = MediaService(tutor.cfg, fake_engines(captioner=FakeCaptioner()), metrics=tutor.metrics)
+    svc.transcribe(write_wav(tmp_path / "q.wav", tone(2.0)))
+    svc.read_image(photo(tmp_path / "p.png"))
+    assert {c.operation for c in tutor.metrics.recent_calls(10)} == MEDIA_OPERATIONS

@@ -152,3 +152,15 @@ def test_concurrent_writers_lose_nothing(store):
     for t in threads:
         t.join()
     assert sum(r.calls for r in Statistics(store).statistics()) == 2000
+
+
+def test_speech_and_ocr_calls_are_listed_but_never_recommended_as_the_tutor_model(store):
+    for i in range(30):
+        store.record_call(call(model="llm", t=NOW + i, lat=2.0, q=0.8))
+        store.record_call(call(model="faster-whisper:embedded", op="speech", t=NOW + i, lat=0.5, tps=None))
+        store.record_call(call(model="rapidocr", op="ocr", t=NOW + i, lat=0.05, tps=None))
+    stats = Statistics(store, min_calls_to_recommend=5)
+    assert {s.model for s in stats.statistics()} == {"llm", "faster-whisper:embedded", "rapidocr"}
+    assert stats.recommend("speed").model == "llm"
+    assert [c.label for c in stats.recommend("balanced").candidates] == ["llm"]
+    assert stats.compare().ranking.fastest == "llm"

@@ -12,7 +12,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, Protocol
 
 import numpy as np
 
@@ -24,10 +24,12 @@ from tutor.features.multimodal.checks import check_audio_file, check_image_file,
 from tutor.features.multimodal.ocr import OcrEngine
 from tutor.features.multimodal.results import ImageReading, Transcript
 from tutor.features.multimodal.speech import SpeechBackend, make_speech
+from tutor.metrics import ModelCall
 
 logger = logging.getLogger(__name__)
 
 NO_TEXT = "No text was found in the image."
+OCR_MODEL = "rapidocr"  # the model name OCR calls are recorded under
 
 
 @dataclass(frozen=True)
@@ -68,26 +70,61 @@ def _minutes(seconds: float) -> str:
     return f"{seconds:g} seconds"
 
 
-class MediaService:
-    """What the voice & photo tab (and the interview coach) call."""
+class CallRecorder(Protocol):
+    def record_call(self, call: ModelCall) -> int | None: ...
 
-    def __init__(self, cfg: AppConfig, engines: Engines | None = None) -> None:
+
+class MediaService:
+    """What the voice & photo tab (and the interview coach) call.
+
+    With a recorder (the tutor's metrics store), every transcription, OCR read and caption is recorded as a
+    model call (operation "speech", "ocr", "caption"; completion_tokens = words out), so the admin's
+    per-model statistics cover these models too. Input that fails the checks never reaches a model and is
+    not recorded; a model that raises is recorded as a failed call."""
+
+    def __init__(self, cfg: AppConfig, engines: Engines | None = None, metrics: CallRecorder | None = None) -> None:
         self.cfg: MediaConfig = cfg.media
         self.engines = engines or get_engines(cfg)
+        self.metrics = metrics
+
+    def _timed_call(self, model: str, operation: str, user: str, run: Callable[[], Any],
+                    words: Callable[[Any], int]) -> Any:
+        started, t0 = time.time(), time.perf_counter()
+        try:
+            out = run()
+        except InputError:
+            raise  # the learner's input (e.g. an unsupported language), not a model failure
+        except Exception as e:
+            if self.metrics is not None:
+                self.metrics.record_call(ModelCall.failure(model, None, operation, user, started,
+                                                           time.perf_counter() - t0, e))
+            raise
+        latency = time.perf_counter() - t0
+        if self.metrics is not None:
+            # not streamed: the first text is there when the whole result is
+            self.metrics.record_call(ModelCall(
+                model=model, adapter=None, operation=operation, user=user, started_at=started, ttft_s=latency,
+                latency_s=latency, prompt_tokens=0, completion_tokens=words(out), tokens_per_s=None, success=True))
+        return out
 
     # ------------------------------------------------------------ speech
 
-    def transcribe(self, path: str | Path | None, language: str | None = None) -> Transcript:
+    def transcribe(self, path: str | Path | None, language: str | None = None, *,
+                   user: str = "anonymous") -> Transcript:
         """Checked, decoded, transcribed. Raises InputError with a learner-facing sentence."""
         check_audio_file(path, self.cfg.max_audio_mb)
         audio = decode_audio(path, self.cfg.max_audio_s)
         check_samples(audio.samples)
-        return self.transcribe_samples(audio.samples, language, audio.original_duration_s, audio.truncated)
+        return self.transcribe_samples(audio.samples, language, audio.original_duration_s, audio.truncated,
+                                       user=user)
 
     def transcribe_samples(self, samples: np.ndarray, language: str | None = None,
-                           original_duration_s: float | None = None, truncated: bool = False) -> Transcript:
+                           original_duration_s: float | None = None, truncated: bool = False, *,
+                           user: str = "anonymous") -> Transcript:
         lang = language if language is not None else self.cfg.speech_language
-        t = self.engines.speech.transcribe(samples, lang)
+        speech = self.engines.speech
+        t = self._timed_call(f"{speech.name}:{speech.model}", "speech", user,
+                             lambda: speech.transcribe(samples, lang), lambda t: len(t.words))
         notice = None
         if truncated:
             notice = (f"The recording is longer than {_minutes(self.cfg.max_audio_s)}; only the first "
@@ -100,10 +137,11 @@ class MediaService:
 
     # ------------------------------------------------------------ images
 
-    def read_image(self, path: str | Path | None) -> ImageReading:
+    def read_image(self, path: str | Path | None, *, user: str = "anonymous") -> ImageReading:
         image = check_image_file(path, self.cfg.max_image_mb, self.cfg.max_image_megapixels)
         t0 = time.perf_counter()
-        lines = self.engines.ocr.read(np.asarray(image))
+        lines = self._timed_call(OCR_MODEL, "ocr", user, lambda: self.engines.ocr.read(np.asarray(image)),
+                                 lambda lines: sum(len(line.text.split()) for line in lines))
         ocr_s = time.perf_counter() - t0
         caption, note, caption_s = None, None, 0.0
         if self.engines.captioner is None:
@@ -111,7 +149,9 @@ class MediaService:
         else:
             t1 = time.perf_counter()
             try:
-                caption = self.engines.captioner.caption(image) or None
+                captioner = self.engines.captioner
+                caption = self._timed_call(f"caption:{captioner.model}", "caption", user,
+                                           lambda: captioner.caption(image), lambda c: len(c.split())) or None
             except Exception as e:  # noqa: BLE001 - a failed caption must not lose the OCR text
                 logger.exception("captioning failed")
                 # A TutorError (e.g. the caption model failed to load) already is a sentence.
