@@ -122,9 +122,14 @@ def bench_inprocess(cfg, questions: list[str], repeats: int) -> dict:
     enc = tok(prompt, add_special_tokens=False, return_tensors="pt")
     import torch
 
+    import contextlib
+
     def plain() -> tuple[float, int]:
+        # the request names no adapter, so our backend runs the base weights: so must the plain generate
+        # (with adapters in adapters/ the model is a PeftModel whose active adapter would otherwise apply)
+        base_only = model.disable_adapter() if hasattr(model, "disable_adapter") else contextlib.nullcontext()
         t0 = time.perf_counter()
-        with torch.inference_mode():
+        with torch.inference_mode(), base_only:
             out = model.generate(**enc, max_new_tokens=n_new, do_sample=False, repetition_penalty=1.0,
                                  eos_token_id=list(state.eos_ids), pad_token_id=state.pad_id)
         return time.perf_counter() - t0, int(out.shape[1] - enc["input_ids"].shape[1])
@@ -154,6 +159,7 @@ def bench_inprocess(cfg, questions: list[str], repeats: int) -> dict:
         "first_text_s": {"p50": round(pct(first_texts, 50), 3), "p95": round(pct(first_texts, 95), 3),
                          "what": "ask() -> first Delta, the quoted key point when there is one"},
         "decode_tokens_per_s_p50": round(pct(decode_tps, 50), 1) if decode_tps else None,
+        "chat_adapter": tutor.chat_adapter(),  # used by the grounded answers timed above
         "overhead": {
             "prompt_tokens": int(enc["input_ids"].shape[1]), "new_tokens": n_new, "runs": len(rows),
             "plain_tokens_per_s_p50": round(1 / statistics.median(per_tok_plain), 1),

@@ -56,6 +56,11 @@ class GenerationConfig:
         "(tutor/keypoint.py); helps most with small models that ramble",
         default=True,
     )
+    chat_adapter: str = _help(
+        "LoRA adapter (adapters/<name>) for grounded chat answers, trained on the app's own grounded prompt "
+        "(python -m training train --config training/configs/tutor.yaml); used when the backend has it; "
+        "'' = the base model", default="tutor",
+    )
 
 
 @dataclass(frozen=True)

@@ -192,6 +192,8 @@ class Tutor:
         )
         hint_turn = grounded and socratic and not prompting.is_socratic_followup(history)
         params = self._generation_params(grounded, hint_turn)
+        if adapter is None and grounded and not hint_turn:
+            adapter = self.chat_adapter()
         request = GenerationRequest(messages=messages, params=params, adapter=adapter)
 
         prefix = "" if grounded else prompting.NOT_COVERED_NOTICE
@@ -310,6 +312,12 @@ class Tutor:
                 continue
             out.append(DocumentInfo(doc_id, d.title, d.subject, d.level, ""))
         return sorted(out, key=lambda d: (d.subject, d.doc_id))
+
+    def chat_adapter(self) -> str | None:
+        """The configured adapter for grounded answers, when the backend has it. It was trained on grounded
+        answers only, so Socratic hints and answers without course material use the base model."""
+        name = self.cfg.generation.chat_adapter
+        return name if name and name in self.backend.adapters() else None
 
     def _model_name(self) -> str:
         info = self._backend_info or self.backend.info()

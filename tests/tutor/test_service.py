@@ -231,3 +231,33 @@ def test_key_point_failure_does_not_fail_the_answer(tutor, monkeypatch):
     tutor.backend.enqueue(["The chain rule multiplies derivatives [1]."])
     _, ans = run(tutor, "What does the chain rule say?")
     assert ans.text.startswith("The chain rule multiplies derivatives [1].") and ans.citations == (1,)
+
+
+def test_grounded_answers_use_the_chat_adapter_when_the_backend_has_it(tmp_path):
+    backend = FakeBackend(adapters=("tutor", "interview"))
+    t = build_tutor(make_cfg(tmp_path), backend=backend, embedder=HashEmbedder())
+    assert t.warm_up().ready
+    _, ans = run(t, "How does the chain rule work?")
+    assert ans.grounded and backend.requests[-1].adapter == "tutor"
+    run(t, "How does the chain rule work?", adapter="interview")  # an explicit choice wins
+    assert backend.requests[-1].adapter == "interview"
+    # not covered by the course: the adapter was trained on grounded answers only, so the base model answers
+    backend = FakeBackend(adapters=("tutor",))
+    t = build_tutor(make_cfg(tmp_path / "floor", relevance_floor=0.99), backend=backend, embedder=HashEmbedder())
+    assert t.warm_up().ready
+    _, ans = run(t, "Best pizza in Naples?")
+    assert not ans.grounded and backend.requests[-1].adapter is None
+
+
+def test_without_the_adapter_or_with_it_switched_off_the_base_model_answers(tmp_path):
+    t = build_tutor(make_cfg(tmp_path), backend=FakeBackend(), embedder=HashEmbedder())
+    assert t.warm_up().ready
+    run(t, "How does the chain rule work?")
+    assert t.backend.requests[-1].adapter is None  # no adapters folder: nothing to use
+    cfg = make_cfg(tmp_path / "off")
+    cfg = dataclasses.replace(cfg, generation=dataclasses.replace(cfg.generation, chat_adapter=""))
+    backend = FakeBackend(adapters=("tutor",))
+    t = build_tutor(cfg, backend=backend, embedder=HashEmbedder())
+    assert t.warm_up().ready
+    run(t, "How does the chain rule work?")
+    assert backend.requests[-1].adapter is None
