@@ -137,7 +137,10 @@ class MonitoringConfig:
     """The admin tab's resource sampler, retention and alert thresholds (defaults from issue 7)."""
 
     sample_interval_s: float = _help("seconds between resource samples; 0 = sampler off", default=5.0)
-    retention_days: float = _help("resource samples and model calls older than this are deleted", default=7.0)
+    retention_days: float = _help("resource samples older than this are deleted", default=7.0)
+    records_retention_days: float = _help(
+        "model calls, searches, knowledge gaps and learner interactions older than this are deleted (checked "
+        "hourly; training curves are kept); 0 = keep them all", default=90.0)
     raw_hours: float = _help("resource samples older than this are averaged into buckets", default=24.0)
     downsample_s: float = _help("bucket width for averaged (older) resource samples", default=300.0)
     min_calls_to_recommend: int = _help("calls a model needs before it can be recommended", default=20)
@@ -291,6 +294,8 @@ def _validate(cfg: AppConfig) -> None:
         raise bad("monitoring.sample_interval_s", "must be 0 (off) or at least 0.5 seconds.")
     if mon.retention_days <= 0:
         raise bad("monitoring.retention_days", "must be > 0.")
+    if mon.records_retention_days < 0:
+        raise bad("monitoring.records_retention_days", "must be >= 0 (0 keeps every record).")
     if not 0 < mon.raw_hours <= mon.retention_days * 24:
         raise bad("monitoring.raw_hours", "must be > 0 and not longer than retention_days.")
     if mon.downsample_s < 1:

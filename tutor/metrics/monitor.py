@@ -18,7 +18,7 @@ from tutor.metrics import learners as learner_analytics
 from tutor.metrics.alerts import Health, evaluate
 from tutor.metrics.export import Export, export
 from tutor.metrics.records import ResourceSample, StoredGap, TrainingStep
-from tutor.metrics.retention import Cleared, clear_model, clear_older_than
+from tutor.metrics.retention import RECORD_TABLES, Cleared, clear_model, clear_older_than
 from tutor.metrics.sampler import ResourceSampler
 from tutor.metrics.stats import Statistics
 from tutor.metrics.store import MetricsError, MetricsStore
@@ -46,7 +46,8 @@ class Monitor:
         self.cfg = cfg
         self.stats = Statistics(store, cfg.min_calls_to_recommend)
         self.sampler = ResourceSampler(store, cfg.sample_interval_s, data_dir, raw_hours=cfg.raw_hours,
-                                       downsample_s=cfg.downsample_s, retention_days=cfg.retention_days)
+                                       downsample_s=cfg.downsample_s, retention_days=cfg.retention_days,
+                                       also_hourly=self.expire_records)
 
     def start(self) -> None:
         """Start the sampler, and load the statistics cache in the background: the first load
@@ -131,6 +132,19 @@ class Monitor:
             return clear_model(self.store, model, adapter)
         finally:
             self.stats.table.invalidate()
+
+    def expire_records(self, now: float | None = None) -> Cleared | None:
+        """Retention of the recorded calls, searches, gaps and interactions (monitoring.records_retention_days;
+        run hourly by the sampler). None when retention is off."""
+        days = self.cfg.records_retention_days
+        if days <= 0:
+            return None
+        cleared = clear_older_than(self.store, days, now=now, tables=RECORD_TABLES)
+        if cleared.rows.get("model_calls"):
+            self.stats.table.invalidate()
+        if cleared.total:
+            logger.info("retention: deleted %s", cleared.rows)
+        return cleared
 
     def clear_older_than(self, days: float) -> Cleared:
         try:

@@ -26,6 +26,8 @@ _AGED_TABLES = {
     "resource_samples": "sampled_at",
     "interactions": "at",
 }
+# What the hourly records retention expires (resource samples have their own, shorter retention).
+RECORD_TABLES = frozenset(_AGED_TABLES) - {"resource_samples"}
 
 
 @dataclass(frozen=True)
@@ -50,16 +52,19 @@ def clear_model(store: MetricsStore, model: str, adapter: str | None = None) -> 
     return store.run_checked(f"clearing the calls of {model}", run)
 
 
-def clear_older_than(store: MetricsStore, days: float, now: float | None = None) -> Cleared:
+def clear_older_than(store: MetricsStore, days: float, now: float | None = None,
+                     tables: frozenset[str] | None = None) -> Cleared:
+    """Delete rows older than ``days`` from every aged table (only ``tables`` when given)."""
     if not days > 0:
         raise ValueError("days must be > 0")
+    aged = {t: c for t, c in _AGED_TABLES.items() if tables is None or t in tables}
     cutoff = (time.time() if now is None else now) - days * 86400
 
     def run(conn: sqlite3.Connection) -> Cleared:
         rows = {}
         conn.execute("BEGIN IMMEDIATE")
         try:
-            for table, col in _AGED_TABLES.items():
+            for table, col in aged.items():
                 rows[table] = conn.execute(f"DELETE FROM {table} WHERE {col} < ?", (cutoff,)).rowcount
             conn.execute("COMMIT")
         except BaseException:

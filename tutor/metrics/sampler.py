@@ -13,6 +13,7 @@ import os
 import sys
 import threading
 import time
+from typing import Callable
 from pathlib import Path
 
 from tutor.metrics.records import ResourceSample
@@ -68,8 +69,10 @@ class ResourceSampler:
     """A daemon thread; `latest` holds the newest reading for the live charts."""
 
     def __init__(self, store: MetricsStore, interval_s: float, disk_path: Path, *, raw_hours: float = 24.0,
-                 downsample_s: float = 300.0, retention_days: float = 7.0) -> None:
+                 downsample_s: float = 300.0, retention_days: float = 7.0,
+                 also_hourly: Callable[[], object] | None = None) -> None:
         self.store = store
+        self.also_hourly = also_hourly  # more retention work on the same hourly beat (the monitor's records)
         self.interval_s = interval_s
         self.disk_path = disk_path
         self.raw_hours, self.downsample_s, self.retention_days = raw_hours, downsample_s, retention_days
@@ -107,5 +110,7 @@ class ResourceSampler:
                 if time.monotonic() - self._last_retention > RETENTION_EVERY_S:
                     self._last_retention = time.monotonic()
                     downsample_samples(self.store, self.raw_hours, self.downsample_s, self.retention_days)
+                    if self.also_hourly is not None:
+                        self.also_hourly()
             except Exception:  # noqa: BLE001 - the sampler must outlive any one bad reading
                 logger.exception("resource sample failed")

@@ -130,3 +130,40 @@ def test_monitor_reports_a_broken_database_instead_of_raising(tmp_path):
     Path(db).mkdir()  # a folder where the file was: every query fails
     health = mon.health()
     assert any(a.metric == "metrics_store" for a in health.alerts) and health.score < 100
+
+
+def _call(t: float) -> ModelCall:
+    return ModelCall(model="m", adapter=None, operation="ask", user="u", started_at=t, ttft_s=0.1, latency_s=1.0,
+                     prompt_tokens=5, completion_tokens=5, tokens_per_s=5.0, success=True)
+
+
+def test_records_retention_expires_old_calls_keeps_recent_ones_and_refreshes_statistics(store, tmp_path):
+    mon = Monitor(store, MonitoringConfig(sample_interval_s=0, records_retention_days=30), tmp_path)
+    for age_days in (100, 40, 10, 1):
+        store.record_call(_call(NOW - age_days * 86400))
+    store.record_interaction(Interaction(user="u", action="ask", at=NOW - 40 * 86400))
+    store.record_sample(sample(NOW - 40 * 86400))  # resource samples have their own retention: not this one
+    store.record_training_step(TrainingStep("r1", "run_a", 1, 0.1, 3.0, None, 1e-4, 10.0, 1.0, 100.0,
+                                            NOW - 400 * 86400))
+    assert mon.stats.statistics()[0].calls == 4  # the cache is loaded
+    cleared = mon.expire_records(now=NOW)
+    assert cleared.rows["model_calls"] == 2 and cleared.rows["interactions"] == 1
+    assert "resource_samples" not in cleared.rows
+    assert mon.stats.statistics()[0].calls == 2  # the statistics cache saw the delete
+    assert count(store, "resource_samples") == 1 and count(store, "training_steps") == 1  # curves are kept
+    off = Monitor(store, MonitoringConfig(sample_interval_s=0, records_retention_days=0), tmp_path)
+    assert off.expire_records(now=NOW + 1000 * 86400) is None and count(store, "model_calls") == 2
+
+
+def test_the_sampler_runs_the_records_retention_on_its_hourly_beat(store, tmp_path, monkeypatch):
+    import tutor.metrics.sampler as sampler_mod
+
+    monkeypatch.setattr(sampler_mod, "RETENTION_EVERY_S", 0.0)
+    ran = []
+    sampler = ResourceSampler(store, 0.05, tmp_path, also_hourly=lambda: ran.append(1))
+    sampler.start()
+    deadline = time.time() + 10
+    while not ran and time.time() < deadline:
+        time.sleep(0.05)
+    sampler.stop()
+    assert ran
