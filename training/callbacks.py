@@ -40,6 +40,36 @@ class StepCounter:
         return out
 
 
+def reset_peak_memory() -> None:
+    """Start a new peak for this run: several runs in one process (a sweep, the benchmark) would otherwise
+    each report the largest peak so far. CUDA: torch's counter. Linux: writing 5 to /proc/self/clear_refs
+    resets the process's VmHWM (since Linux 4.0). Elsewhere the process peak stays, and says so by being
+    monotonic."""
+    try:
+        import torch
+
+        if torch.cuda.is_available() and torch.cuda.is_initialized():
+            torch.cuda.reset_peak_memory_stats()
+    except Exception:  # noqa: BLE001 - a metric, never worth failing a run for
+        pass
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+    except OSError:
+        pass
+
+
+def _linux_hwm_mb() -> float | None:
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024  # kB
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
 def peak_memory_mb() -> float | None:
     try:
         import torch
@@ -51,6 +81,9 @@ def peak_memory_mb() -> float | None:
             return mps.driver_allocated_memory() / 2**20
     except Exception:  # noqa: BLE001 - a metric, never worth failing a run for
         pass
+    hwm = _linux_hwm_mb()  # resettable per run, unlike ru_maxrss
+    if hwm is not None:
+        return hwm
     try:
         import resource
 

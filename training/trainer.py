@@ -251,9 +251,10 @@ def _train(cfg: TrainConfig, *, fresh: bool, extra_callbacks: Sequence[Any],
     import torch
     from transformers import EarlyStoppingCallback, TrainingArguments, set_seed
 
-    from training.callbacks import MetricsLogger, StepCounter, read_log, read_run_id, truncate_log
+    from training.callbacks import MetricsLogger, StepCounter, read_log, read_run_id, reset_peak_memory, truncate_log
 
     t_start = time.perf_counter()
+    reset_peak_memory()
     run_dir = cfg.run_dir
     if fresh and run_dir.exists():
         shutil.rmtree(run_dir)
@@ -354,7 +355,8 @@ def _train(cfg: TrainConfig, *, fresh: bool, extra_callbacks: Sequence[Any],
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=r.early_stopping_patience))
     callbacks += list(extra_callbacks)
     trainer = _CountingTrainer(
-        counter=counter, answer_only_logits=cfg.optim.answer_only_logits, model=model, args=args, train_dataset=RowDataset(train_rows),
+        counter=counter, answer_only_logits=cfg.optim.answer_only_logits, model=model, args=args,
+        train_dataset=RowDataset(train_rows),
         eval_dataset=RowDataset(val_rows),
         data_collator=Collator(tokenizer.pad_token_id, pad_to, flatten=cfg.data.packing and mode == "packed"),
         callbacks=callbacks,

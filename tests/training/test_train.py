@@ -149,3 +149,16 @@ def test_bf16_base_weights_train_fp32_lora_weights(make_config):
     assert lora == {torch.float32} and base == {torch.bfloat16}
     train_loss, _ = _losses(cfg.run_dir)
     assert sum(train_loss[-3:]) / 3 < sum(train_loss[:3]) / 3
+
+
+@pytest.mark.skipif(not Path("/proc/self/clear_refs").exists(), reason="per-run peak needs Linux's clear_refs")
+def test_each_run_reports_its_own_peak_memory_not_the_process_peak_so_far():
+    import numpy as np
+
+    from training.callbacks import peak_memory_mb, reset_peak_memory
+
+    big = np.ones(400 * 2**20 // 8)  # 400 MB, touched
+    before = peak_memory_mb()
+    del big
+    reset_peak_memory()  # what train() does first
+    assert peak_memory_mb() < before - 300
