@@ -226,6 +226,42 @@ def best_supporting_sources(answer: str, hits: Sequence[RetrievedChunk], limit: 
     return [i for _, i in scored[:limit]]
 
 
+_CITE_GROUP = re.compile(r"(?:\s*(?<![\w)])\[\d{1,3}\])+")
+REPOINT_MIN_TERMS = 4  # the better excerpt must share at least this many content words with the claim
+REPOINT_RATIO = 2.0  # ... and at least this many times as many as the cited one
+
+
+def repoint_citations(answer: str, hits: Sequence[RetrievedChunk]) -> tuple[str, int]:
+    """Check each citation against the text it closes (the words since the previous citation) and, when
+    another retrieved excerpt clearly holds those words and the cited one does not, cite that one instead.
+
+    Why: a small model (and the tutor adapter, trained on one-note prompts) tends to write "[1]" after
+    whatever note it copied from. A wrong source is worse than none: the learner checks the wrong text.
+    Returns the answer and how many markers were re-pointed."""
+    if not hits:
+        return answer, 0
+    notes = [_terms(h.chunk.text) for h in hits]
+    out, last, changed = [], 0, 0
+    for m in _CITE_GROUP.finditer(answer):
+        claim = _terms(answer[last:m.start()])
+        group = m.group(0)
+        cited = [int(x) for x in re.findall(r"\[(\d{1,3})\]", group) if 1 <= int(x) <= len(hits)]
+        out.append(answer[last:m.start()])
+        if claim and cited:
+            overlaps = [len(claim & n) for n in notes]
+            best = max(range(len(hits)), key=lambda i: (overlaps[i], -i))
+            held = max(overlaps[i - 1] for i in cited)
+            if (best + 1) not in cited and overlaps[best] >= REPOINT_MIN_TERMS \
+                    and overlaps[best] >= REPOINT_RATIO * held:
+                lead = group[: len(group) - len(group.lstrip())]
+                group = f"{lead}[{best + 1}]"
+                changed += 1
+        out.append(group)
+        last = m.end()
+    out.append(answer[last:])
+    return "".join(out), changed
+
+
 def truncate(text: str, limit: int) -> tuple[str, str | None]:
     if len(text) <= limit:
         return text, None

@@ -227,6 +227,14 @@ class Tutor:
             yield Delta(tail)
 
         text = "".join(parts)
+        if grounded and cite.cited:
+            # The streamed text already showed the model's markers; the final answer (what the tabs keep)
+            # cites the excerpt that holds each claim.
+            body, moved = prompting.repoint_citations("".join(parts[1:]), hits)
+            if moved:
+                logger.info("re-pointed %d citation(s) to the excerpt that holds the claim", moved)
+                parts = [parts[0], body]
+                text = "".join(parts)
         if grounded and not cite.cited:
             # The model answered from the excerpts but wrote no marker: attribute its words (not the
             # quoted key point) to the excerpt they overlap most, so the learner can check the source.

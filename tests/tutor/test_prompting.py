@@ -84,6 +84,35 @@ def test_best_supporting_source_by_overlap():
     assert prompting.best_supporting_sources("Use the chain rule: multiply the derivatives.", hits) == [2]
 
 
+SEARCH_NOTES = [
+    "Linear search checks each element in turn until the target is found or the list ends.",
+    "Binary search compares the target with the middle element and halves the search interval each step.",
+    "The lower bound variant of binary search returns the first position where the target could be inserted "
+    "while keeping the array sorted; Python's bisect module implements it with bisect_left.",
+]
+
+
+def test_a_claim_cited_to_the_wrong_excerpt_is_re_pointed_to_the_one_holding_it():
+    hits = [hit(i + 1, t) for i, t in enumerate(SEARCH_NOTES)]
+    answer = ("The lower bound returns the first position where the target could be inserted, keeping the array "
+              "sorted; Python's bisect module implements it with bisect_left. [1]")
+    fixed, moved = prompting.repoint_citations(answer, hits)
+    assert moved == 1 and fixed.endswith("bisect_left. [3]") and fixed[:-3] == answer[:-3]
+
+
+def test_right_citations_code_and_weak_evidence_are_left_alone():
+    hits = [hit(i + 1, t) for i, t in enumerate(SEARCH_NOTES)]
+    right = "Linear search checks each element in turn [1]. Binary search halves the interval each step [2]."
+    assert prompting.repoint_citations(right, hits) == (right, 0)
+    several = "Binary search halves the search interval; the lower bound is found with bisect_left [2][3]."
+    assert prompting.repoint_citations(several, hits) == (several, 0)  # one of the cited notes holds it
+    code = "Index with a[1] and call bisect_left on the sorted array to find the insertion position [3]."
+    assert prompting.repoint_citations(code, hits) == (code, 0)  # a[1] is code, not a citation
+    vague = "It is fast [1]."  # too few shared words to overrule the model
+    assert prompting.repoint_citations(vague, hits) == (vague, 0)
+    assert prompting.repoint_citations("No notes [1].", []) == ("No notes [1].", 0)
+
+
 def test_truncate_notice():
     assert prompting.truncate("abc", 5) == ("abc", None)
     t, notice = prompting.truncate("x" * 5000, 4000)

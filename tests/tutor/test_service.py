@@ -261,3 +261,18 @@ def test_without_the_adapter_or_with_it_switched_off_the_base_model_answers(tmp_
     assert t.warm_up().ready
     run(t, "How does the chain rule work?")
     assert backend.requests[-1].adapter is None
+
+
+def test_the_final_answer_cites_the_excerpt_that_holds_the_claim(tutor):
+    # python/lists.md holds this sentence; the model copies it but cites the calculus note as [1]
+    _, probe = run(tutor, "How do I append to a Python list?")
+    lists = [s.index for s in probe.sources if s.doc_id == "python/lists.md"]
+    others = [s.index for s in probe.sources if s.doc_id != "python/lists.md"]
+    assert lists and others, probe.sources
+    wrong = others[0]
+    tutor.backend.enqueue([f"A Python list is a mutable ordered sequence; append adds an item at the end in "
+                           f"amortised O(1) [{wrong}]."])
+    _, ans = run(tutor, "How do I append to a Python list?")
+    body = ans.text.split("\n\n", 1)[-1]  # after the quoted key point, which cites its own source
+    assert body.startswith("A Python list is") and body.endswith(f"amortised O(1) [{lists[0]}].")
+    assert lists[0] in ans.citations
