@@ -1,16 +1,20 @@
 """Build the tutor-style dataset: questions on the knowledge-base documents with answers grounded in them.
 
-    .venv/bin/python -m training.build_tutor_dataset [--kb knowledge_base] [--out training/data/tutor]
+    .venv/bin/python -m training.build_tutor_dataset [--kb knowledge_base] [--out training/data/tutor] [--one-note]
 
 For every chunk of every KB document (the app's own chunking, tutor/retrieval/chunking.py, with the
 default chunk settings, so the context looks exactly like a note the app retrieves), one row:
 
 - question: a learner-style question about the chunk's section heading, from a few fixed templates
   (picked by a hash of the chunk id, so the output is deterministic);
-- context: the chunk as the app shows it to the model: "<section>: <text>";
-- answer: the chunk's first prose sentences (no code, at most ~70 words), cited as [1]. The answer is
-  extractive on purpose: every word of it is in the note, so the adapter learns to answer from the
-  notes and cite them, not to invent;
+- notes: what the app would show the model for that question: the top-k chunks the app's own retrieval
+  (real embedder, hybrid search, a throw-away index of the same KB) returns, in its order, as
+  "<section>: <text>". When the source chunk is not among them it replaces the last one, so the answer
+  is always in the notes;
+- context: the source chunk alone (older one-note rows have only this);
+- answer: the source chunk's first prose sentences (no code, at most ~70 words), cited with the source
+  note's number [n]. The answer is extractive on purpose: every word of it is in the note, so the adapter
+  learns to answer from the right note among several and cite it, not to invent;
 - key_points: the answer's sentences (for the rubric-coverage evaluation); source: doc_id#section.
 
 Chunks without two prose sentences (code-only, tables, headings) are skipped. The output is
@@ -25,9 +29,11 @@ import json
 import logging
 import re
 from pathlib import Path
+from typing import Callable, Sequence
 
 from training.config import REPO_ROOT
 from tutor.config import load_config
+from tutor.prompting import note_text
 from tutor.retrieval.chunking import chunk_document, split_sentences
 from tutor.retrieval.documents import load_document
 
@@ -94,22 +100,70 @@ def build_rows(kb_dir: Path, chunk_words: int, overlap_words: int) -> list[dict]
             h = int(hashlib.sha256(chunk.id.encode("utf-8")).hexdigest()[:8], 16)
             question = TEMPLATES[h % len(TEMPLATES)].format(topic=_topic(chunk.section, doc.title),
                                                             subject=doc.subject)
-            leaf = chunk.section.split(" > ")[-1] or chunk.title
             rows.append({
                 "id": f"kb-{len(rows) + 1:04d}",
                 "question": question,
                 "answer": " ".join(answer) + " [1]",
-                "context": f"{leaf}: {' '.join(chunk.text.split())}",
+                "context": note_text(chunk.section, chunk.title, chunk.text),
                 "source": f"{doc.doc_id}#{chunk.section}",
                 "key_points": answer[:5],
+                "chunk_id": chunk.id,
             })
     return rows
+
+
+Search = Callable[[str], Sequence[tuple[str, str]]]  # question -> [(chunk id, note text)], best first
+
+
+def add_retrieved_notes(rows: list[dict], search: Search) -> int:
+    """Give every row the notes the app would retrieve for its question, with the answer citing the source
+    note's number. Returns how many rows' source chunk was not retrieved (and so replaced the last note)."""
+    missed = 0
+    for row in rows:
+        hits = list(search(row["question"]))
+        ids = [cid for cid, _ in hits]
+        notes = [text for _, text in hits]
+        if row["chunk_id"] in ids:
+            pos = ids.index(row["chunk_id"])
+        else:
+            missed += 1
+            if not notes:
+                notes = [row["context"]]
+            else:
+                notes[-1] = row["context"]
+            pos = len(notes) - 1
+        row["notes"] = notes
+        row["answer"] = row["answer"].removesuffix(" [1]") + f" [{pos + 1}]"
+    return missed
+
+
+def app_search(kb_dir: Path) -> tuple[Search, Callable[[], None]]:
+    """The app's retrieval over kb_dir in a temporary index (the app's own index is left alone)."""
+    import dataclasses
+    import shutil
+    import tempfile
+
+    from tutor.retrieval import build_retrieval, ensure_index
+
+    tmp = Path(tempfile.mkdtemp(prefix="tutor-dataset-index-"))
+    cfg = load_config()
+    cfg = dataclasses.replace(cfg, paths=dataclasses.replace(cfg.paths, knowledge_base_dir=kb_dir, data_dir=tmp))
+    retriever, ingestor = build_retrieval(cfg)
+    ensure_index(ingestor)
+
+    def search(question: str) -> list[tuple[str, str]]:
+        return [(h.chunk.id, note_text(h.chunk.section, h.chunk.title, h.chunk.text))
+                for h in retriever.search(question).hits]
+
+    return search, lambda: shutil.rmtree(tmp, ignore_errors=True)
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--kb", default=str(REPO_ROOT / "knowledge_base"))
     ap.add_argument("--out", default=str(REPO_ROOT / "training" / "data" / "tutor"))
+    ap.add_argument("--one-note", action="store_true",
+                    help="only the source chunk as the note (no retrieval; the older, faster layout)")
     a = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     r = load_config().retrieval
@@ -117,6 +171,16 @@ def main(argv: list[str] | None = None) -> int:
     if not rows:
         logger.error("no rows: is %s a knowledge-base folder of markdown documents?", a.kb)
         return 1
+    if not a.one_note:
+        search, cleanup = app_search(Path(a.kb))
+        try:
+            missed = add_retrieved_notes(rows, search)
+        finally:
+            cleanup()
+        logger.info("notes: the app's top-%d per question; the source chunk was retrieved for %d of %d rows",
+                    r.top_k, len(rows) - missed, len(rows))
+    for row in rows:
+        row.pop("chunk_id", None)
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
     target = out / "kb_qa.jsonl"

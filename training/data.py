@@ -62,12 +62,21 @@ class DataError(ValueError):
 # ---------------------------------------------------------------- rows
 
 
-def tutor_messages(question: str, context: str) -> tuple[Message, ...]:
-    """The grounded-tutor prompt: the app's system prompt with one numbered course note (tutor/prompting.py)."""
-    from tutor.prompting import NOTES_CLOSE, NOTES_OPEN, SYSTEM_GROUNDED
+def tutor_messages(question: str, notes: Sequence[str]) -> tuple[Message, ...]:
+    """The grounded-tutor prompt exactly as the app builds it (tutor/prompting.py): the system prompt with
+    the numbered course notes, then the question."""
+    from tutor.prompting import grounded_system_prompt
 
-    system = f"{SYSTEM_GROUNDED}\n{NOTES_OPEN}\n[1] {context.strip()}\n{NOTES_CLOSE}"
-    return (Message("system", system), Message("user", question.strip()))
+    return (Message("system", grounded_system_prompt(notes)), Message("user", question.strip()))
+
+
+def row_notes(row: dict[str, Any]) -> list[str]:
+    """A row's notes: "notes" (the app's retrieved top-k for the question, built by build_tutor_dataset),
+    or older rows' single "context"."""
+    notes = row.get("notes")
+    if isinstance(notes, list) and notes and all(isinstance(n, str) and n.strip() for n in notes):
+        return [n.strip() for n in notes]
+    return [row["context"].strip()]
 
 
 def load_tutor_rows(folder: Path) -> tuple[list[tuple[dict[str, Any], str]], list[RowProblem]]:
@@ -109,7 +118,7 @@ def load_dataset(task: str, folder: Path) -> Dataset:
         rows, problems = load_tutor_rows(folder)
         for row, split in rows:
             kp = tuple(p for p in row.get("key_points", []) if isinstance(p, str) and p.strip())
-            splits[split].append(Example(row["id"], tutor_messages(row["question"], row["context"]),
+            splits[split].append(Example(row["id"], tutor_messages(row["question"], row_notes(row)),
                                          row["answer"].strip(), kp, row["question"]))
     else:
         raise DataError(f"Unknown task {task!r}; use interview or tutor.")

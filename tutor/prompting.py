@@ -70,15 +70,26 @@ def make_sources(hits: Sequence[RetrievedChunk]) -> tuple[Source, ...]:
     return tuple(out)
 
 
-def format_notes(hits: Sequence[RetrievedChunk]) -> str:
-    """Spotlighting by delimiting: the notes sit between data markers, and marker characters inside
-    a document are removed so a document cannot close the data block early."""
-    parts = []
-    for i, h in enumerate(hits, start=1):
-        body = _MARKER.sub("", " ".join(h.chunk.text.split()))
-        leaf = _MARKER.sub("", h.chunk.section.split(" > ")[-1] or h.chunk.title)
-        parts.append(f"[{i}] {leaf}: {body}")
+def note_text(section: str, title: str, text: str) -> str:
+    """One course note as the model sees it: "<section leaf>: <text on one line>"."""
+    leaf = section.split(" > ")[-1] or title
+    return f"{leaf}: {' '.join(text.split())}"
+
+
+def notes_block(notes: Sequence[str]) -> str:
+    """Numbered notes between data markers. Spotlighting by delimiting: marker characters inside a note
+    are removed, so a document cannot close the data block early. The tutor adapter's training prompts
+    (training/data.py) are built with this too, so they match the app's exactly."""
+    parts = [f"[{i}] {_MARKER.sub('', n)}" for i, n in enumerate(notes, start=1)]
     return f"{NOTES_OPEN}\n" + "\n\n".join(parts) + f"\n{NOTES_CLOSE}"
+
+
+def format_notes(hits: Sequence[RetrievedChunk]) -> str:
+    return notes_block([note_text(h.chunk.section, h.chunk.title, h.chunk.text) for h in hits])
+
+
+def grounded_system_prompt(notes: Sequence[str]) -> str:
+    return f"{SYSTEM_GROUNDED}\n\n{notes_block(notes)}"
 
 
 def guiding_question(hits: Sequence[RetrievedChunk]) -> str:
@@ -111,7 +122,7 @@ def build_messages(
             rules = SYSTEM_SOCRATIC_FOLLOWUP if is_socratic_followup(history) else SYSTEM_SOCRATIC_HINT
         else:
             rules = SYSTEM_GROUNDED
-        system = f"{rules}\n\n{format_notes(hits)}"
+        system = f"{rules}\n\n{format_notes(hits)}"  # = grounded_system_prompt(...) for SYSTEM_GROUNDED
     fixed = count_tokens(system) + count_tokens(question) + 16
     kept = trim_history(history, max(0, budget_tokens - fixed), count_tokens)
     return (Message("system", system), *kept, Message("user", question))
