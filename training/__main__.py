@@ -47,6 +47,7 @@ def _evaluate_and_card(cfg: TrainConfig, adapter: Path | None = None, max_questi
     if not (adapter / "adapter_config.json").is_file():
         raise FileNotFoundError(f"no adapter in {adapter}: train first (python -m training train --config ...)")
     ev = evaluate(cfg, adapter, max_questions=max_questions)
+    cfg.run_dir.mkdir(parents=True, exist_ok=True)  # an outside adapter evaluated under a new run name
     (cfg.run_dir / "eval.json").write_text(ev.to_json() + "\n", encoding="utf-8")
     res_path = cfg.run_dir / "result.json"
     if res_path.is_file() and adapter == cfg.run_dir / "adapter":

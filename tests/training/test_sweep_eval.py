@@ -18,6 +18,10 @@ def test_eval_compares_base_and_adapter(make_config, monkeypatch, capsys):
         assert 0.0 <= ev[side]["coverage"] <= 1.0 and 0.0 <= ev[side]["score"] <= 10.0
     card = (cfg.run_dir / "adapter" / "README.md").read_text()
     assert "| perplexity (lower is better) |" in card and "Not evaluated yet" not in card
+    # an adapter from elsewhere, evaluated under a run name that has no folder yet
+    assert main(["eval", "--config", str(path), "--adapter", str(cfg.run_dir / "adapter"),
+                 "--set", "name=outside"]) == 0
+    assert json.loads((cfg.run_dir.parent / "outside" / "eval.json").read_text())["generated"] == ev["generated"]
 
 
 def test_sweep_writes_a_report_with_every_run(make_config, tmp_path, capsys):

@@ -34,7 +34,11 @@ def test_cli_writes_a_dataset_the_pipeline_reads(tmp_path):
             f"---\ntitle: Doc {i}\nsubject: Python\nlevel: beginner\n---\n# Doc {i}\n\n## Topic {i}\n\n"
             f"Topic {i} is an idea that students meet early on. It has a definition and some uses in practice. "
             "Code is shown below.\n\n```python\nx = 1\n```\n", encoding="utf-8")
-    assert main(["--kb", str(tmp_path / "kb"), "--out", str(tmp_path / "out")]) == 0
+    assert main(["--kb", str(tmp_path / "kb"), "--out", str(tmp_path / "one")]) == 0
+    one = [json.loads(x) for x in (tmp_path / "one" / "kb_qa.jsonl").read_text().splitlines()]
+    assert len(one) == 12 and all(r["answer"].endswith("[1]") and "notes" not in r and "chunk_id" not in r
+                                  for r in one)
+    assert main(["--kb", str(tmp_path / "kb"), "--out", str(tmp_path / "out"), "--retrieved"]) == 0
     rows = [json.loads(x) for x in (tmp_path / "out" / "kb_qa.jsonl").read_text().splitlines()]
     assert len(rows) == 12 and "x = 1" not in rows[0]["answer"]
     for r in rows:  # the app's top-3 for the question (real embedder), the answer citing the source note
