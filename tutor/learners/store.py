@@ -22,6 +22,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Iterator, Sequence
 
+from tutor.sql import time_window, where_clause
 from tutor.wal import hold_open
 from tutor.errors import TutorError
 from tutor.features.schemas import QuizItem, StudyPlan
@@ -428,14 +429,8 @@ class LearnerStore:
 
 
 def _window(since: float | None, until: float | None, column: str = "answered_at") -> tuple[str, list[object]]:
-    conds, args = [], []
-    if since is not None:
-        conds.append(f"{column} >= ?")
-        args.append(since)
-    if until is not None:
-        conds.append(f"{column} < ?")
-        args.append(until)
-    return ("WHERE " + " AND ".join(conds)) if conds else "", args
+    conds, args = time_window(column, since, until)
+    return where_clause(conds), args
 
 
 def _buckets(c: sqlite3.Connection, bucket_s: float, where: str, args: Sequence[object]) -> tuple[AccuracyBucket, ...]:

@@ -11,6 +11,7 @@ import zipfile
 from dataclasses import dataclass
 
 from tutor.metrics.store import MetricsStore
+from tutor.sql import time_window, where_clause
 
 # table -> time column used for the window
 EXPORT_TABLES = {
@@ -69,15 +70,8 @@ def export(store: MetricsStore, since: float | None = None, until: float | None 
         try:
             for name in names:
                 col = EXPORT_TABLES[name]
-                where, params = [], []
-                if since is not None:
-                    where.append(f"{col} >= ?")
-                    params.append(since)
-                if until is not None:
-                    where.append(f"{col} < ?")
-                    params.append(until)
-                cur = conn.execute(f"SELECT * FROM {name} {'WHERE ' + ' AND '.join(where) if where else ''} "
-                                   f"ORDER BY {col}", params)
+                where, params = time_window(col, since, until)
+                cur = conn.execute(f"SELECT * FROM {name} {where_clause(where)} ORDER BY {col}", params)
                 out[name] = (tuple(d[0] for d in cur.description), cur.fetchall())
         finally:
             conn.execute("COMMIT")

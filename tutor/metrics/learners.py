@@ -12,6 +12,7 @@ import sqlite3
 from dataclasses import dataclass
 
 from tutor.metrics.store import MetricsStore
+from tutor.sql import time_window, where_clause
 
 DAY_S = 86400.0
 
@@ -67,13 +68,7 @@ def popular_subjects(store: MetricsStore, since: float | None = None, until: flo
 
 
 def _window(since, until, extra: str | None = None) -> tuple[str, list]:
-    cond, params = [], []
-    if since is not None:
-        cond.append("at >= ?")
-        params.append(since)
-    if until is not None:
-        cond.append("at < ?")
-        params.append(until)
+    cond, params = time_window("at", since, until)
     if extra:
         cond.append(extra)
-    return ("WHERE " + " AND ".join(cond)) if cond else "", params
+    return where_clause(cond), params

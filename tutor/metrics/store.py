@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from tutor.errors import TutorError
+from tutor.sql import time_window, where_clause
 from tutor.wal import hold_open
 from tutor.metrics.migrations import MIGRATIONS, migrate
 from tutor.metrics.records import (
@@ -223,14 +224,14 @@ class MetricsStore:
         self, limit: int = 100, operation: str | None = None, *, since: float | None = None
     ) -> list[StoredCall]:
         """The latest model calls, newest first, each with its latest thumbs vote."""
-        where, params = _window("started_at", since, None)
+        where, params = time_window("started_at", since, None)
         if operation is not None:
             where.append("operation = ?")
             params.append(operation)
         sql = (
             f"SELECT id, {_CALL_COLUMNS}, "
             "(SELECT value FROM feedback f WHERE f.call_id = c.id ORDER BY f.voted_at DESC LIMIT 1) "
-            f"FROM model_calls c {_where(where)} ORDER BY started_at DESC, id DESC LIMIT ?"
+            f"FROM model_calls c {where_clause(where)} ORDER BY started_at DESC, id DESC LIMIT ?"
         )
 
         def read(conn: sqlite3.Connection) -> list[StoredCall]:
@@ -241,10 +242,10 @@ class MetricsStore:
 
     def recent_retrievals(self, limit: int = 100, *, since: float | None = None) -> list[StoredRetrieval]:
         """The latest knowledge-base searches, newest first."""
-        where, params = _window("started_at", since, None)
+        where, params = time_window("started_at", since, None)
         sql = (
             "SELECT id, user, query_chars, subject, k, latency_s, best_similarity, covered, started_at "
-            f"FROM retrieval_events {_where(where)} ORDER BY started_at DESC, id DESC LIMIT ?"
+            f"FROM retrieval_events {where_clause(where)} ORDER BY started_at DESC, id DESC LIMIT ?"
         )
 
         def read(conn: sqlite3.Connection) -> list[StoredRetrieval]:
@@ -261,10 +262,10 @@ class MetricsStore:
 
     def knowledge_gaps(self, limit: int = 100, *, since: float | None = None) -> list[StoredGap]:
         """The latest uncovered questions, newest first."""
-        where, params = _window("created_at", since, None)
+        where, params = time_window("created_at", since, None)
         sql = (
             "SELECT id, user, question, subject, best_similarity, created_at "
-            f"FROM knowledge_gaps {_where(where)} ORDER BY created_at DESC, id DESC LIMIT ?"
+            f"FROM knowledge_gaps {where_clause(where)} ORDER BY created_at DESC, id DESC LIMIT ?"
         )
 
         def read(conn: sqlite3.Connection) -> list[StoredGap]:
@@ -280,15 +281,15 @@ class MetricsStore:
         """Statistics per (model, adapter, operation) of the calls started in [since, until),
         sorted by model, adapter (base model first), operation. Votes count toward the window
         of the call they are on."""
-        where, params = _window("started_at", since, until)
+        where, params = time_window("started_at", since, until)
         calls_sql = (
             "SELECT model, adapter, operation, success, latency_s, ttft_s, tokens_per_s, quality, started_at "
-            f"FROM model_calls {_where(where)}"
+            f"FROM model_calls {where_clause(where)}"
         )
-        fb_where, fb_params = _window("c.started_at", since, until)
+        fb_where, fb_params = time_window("c.started_at", since, until)
         votes_sql = (
             "SELECT c.model, c.adapter, c.operation, SUM(f.value = 1), SUM(f.value = -1) "
-            f"FROM feedback f JOIN model_calls c ON c.id = f.call_id {_where(fb_where)} "
+            f"FROM feedback f JOIN model_calls c ON c.id = f.call_id {where_clause(fb_where)} "
             "GROUP BY c.model, c.adapter, c.operation"
         )
 
@@ -491,22 +492,6 @@ def _immediate(conn: sqlite3.Connection) -> Iterator[None]:
         conn.execute("ROLLBACK")
         raise
     conn.execute("COMMIT")
-
-
-def _window(column: str, since: float | None, until: float | None) -> tuple[list[str], list[object]]:
-    where: list[str] = []
-    params: list[object] = []
-    if since is not None:
-        where.append(f"{column} >= ?")
-        params.append(since)
-    if until is not None:
-        where.append(f"{column} < ?")
-        params.append(until)
-    return where, params
-
-
-def _where(conditions: list[str]) -> str:
-    return f"WHERE {' AND '.join(conditions)}" if conditions else ""
 
 
 def _stored_call(r: tuple) -> StoredCall:
