@@ -1,37 +1,17 @@
 """Interview coach tab handlers called directly (no server), on a real Tutor with a scripted backend."""
-import dataclasses
-
 import pytest
 
 from app.tabs import interview as tab
 from tutor.features.delivery import Delivery, SpokenAnswer
-from tests.tutor.features.test_interview import write_bank
-from tests.tutor.test_service import make_cfg
-from tutor.backends.fake import FakeBackend
+# the feature tests' tutor (small bank, scripted model) and lexical-rubric coach
+from tests.tutor.features.test_interview import coach, tutor  # noqa: F401 - pytest fixtures
 from tutor.features import interview as iv
-from tutor.retrieval import HashEmbedder
-from tutor.service import build_tutor
 
 
 def last(updates):
     """The final UI state of a streaming handler."""
     return list(updates)[-1]
 
-
-@pytest.fixture
-def tutor(tmp_path):
-    cfg = make_cfg(tmp_path)
-    cfg = dataclasses.replace(cfg, paths=dataclasses.replace(cfg.paths, interview_bank_dir=write_bank(tmp_path / "bank")))
-    t = build_tutor(cfg, backend=FakeBackend(), embedder=HashEmbedder())
-    assert t.warm_up().ready
-    return t
-
-
-@pytest.fixture
-def coach(tutor):
-    c = iv.InterviewCoach.from_tutor(tutor)
-    c.embed = None  # lexical rubric: exact expectations
-    return c
 
 
 def test_start_shows_the_first_question_and_resets_the_panels(coach):
