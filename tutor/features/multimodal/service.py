@@ -88,7 +88,8 @@ class MediaService:
         self.metrics = metrics
 
     def _timed_call(self, model: str, operation: str, user: str, run: Callable[[], Any],
-                    words: Callable[[Any], int]) -> Any:
+                    words: Callable[[Any], int]) -> tuple[Any, float]:
+        """run() timed and recorded; returns its result and the seconds it took."""
         started, t0 = time.time(), time.perf_counter()
         try:
             out = run()
@@ -105,7 +106,7 @@ class MediaService:
             self.metrics.record_call(ModelCall(
                 model=model, adapter=None, operation=operation, user=user, started_at=started, ttft_s=latency,
                 latency_s=latency, prompt_tokens=0, completion_tokens=words(out), tokens_per_s=None, success=True))
-        return out
+        return out, latency
 
     # ------------------------------------------------------------ speech
 
@@ -123,8 +124,8 @@ class MediaService:
                            user: str = "anonymous") -> Transcript:
         lang = language if language is not None else self.cfg.speech_language
         speech = self.engines.speech
-        t = self._timed_call(f"{speech.name}:{speech.model}", "speech", user,
-                             lambda: speech.transcribe(samples, lang), lambda t: len(t.words))
+        t, _ = self._timed_call(f"{speech.name}:{speech.model}", "speech", user,
+                                lambda: speech.transcribe(samples, lang), lambda t: len(t.words))
         notice = None
         if truncated:
             notice = (f"The recording is longer than {_minutes(self.cfg.max_audio_s)}; only the first "
@@ -139,19 +140,17 @@ class MediaService:
 
     def read_image(self, path: str | Path | None, *, user: str = "anonymous") -> ImageReading:
         image = check_image_file(path, self.cfg.max_image_mb, self.cfg.max_image_megapixels)
-        t0 = time.perf_counter()
-        lines = self._timed_call(OCR_MODEL, "ocr", user, lambda: self.engines.ocr.read(np.asarray(image)),
-                                 lambda lines: sum(len(line.text.split()) for line in lines))
-        ocr_s = time.perf_counter() - t0
+        lines, ocr_s = self._timed_call(OCR_MODEL, "ocr", user, lambda: self.engines.ocr.read(np.asarray(image)),
+                                        lambda lines: sum(len(line.text.split()) for line in lines))
         caption, note, caption_s = None, None, 0.0
         if self.engines.captioner is None:
             note = NOT_CONFIGURED
         else:
-            t1 = time.perf_counter()
+            t1 = time.perf_counter()  # a failed caption's time counts too
             try:
                 captioner = self.engines.captioner
                 caption = self._timed_call(f"caption:{captioner.model}", "caption", user,
-                                           lambda: captioner.caption(image), lambda c: len(c.split())) or None
+                                           lambda: captioner.caption(image), lambda c: len(c.split()))[0] or None
             except Exception as e:  # noqa: BLE001 - a failed caption must not lose the OCR text
                 logger.exception("captioning failed")
                 # A TutorError (e.g. the caption model failed to load) already is a sentence.
