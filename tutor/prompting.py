@@ -84,12 +84,17 @@ def notes_block(notes: Sequence[str]) -> str:
     return f"{NOTES_OPEN}\n" + "\n\n".join(parts) + f"\n{NOTES_CLOSE}"
 
 
+def hit_notes(hits: Sequence[RetrievedChunk]) -> list[str]:
+    return [note_text(h.chunk.section, h.chunk.title, h.chunk.text) for h in hits]
+
+
 def format_notes(hits: Sequence[RetrievedChunk]) -> str:
-    return notes_block([note_text(h.chunk.section, h.chunk.title, h.chunk.text) for h in hits])
+    return notes_block(hit_notes(hits))
 
 
-def grounded_system_prompt(notes: Sequence[str]) -> str:
-    return f"{SYSTEM_GROUNDED}\n\n{notes_block(notes)}"
+def grounded_system_prompt(notes: Sequence[str], rules: str = SYSTEM_GROUNDED) -> str:
+    """The system prompt of a grounded turn: the rules, then the notes."""
+    return f"{rules}\n\n{notes_block(notes)}"
 
 
 def guiding_question(hits: Sequence[RetrievedChunk]) -> str:
@@ -122,7 +127,7 @@ def build_messages(
             rules = SYSTEM_SOCRATIC_FOLLOWUP if is_socratic_followup(history) else SYSTEM_SOCRATIC_HINT
         else:
             rules = SYSTEM_GROUNDED
-        system = f"{rules}\n\n{format_notes(hits)}"  # = grounded_system_prompt(...) for SYSTEM_GROUNDED
+        system = grounded_system_prompt(hit_notes(hits), rules)
     fixed = count_tokens(system) + count_tokens(question) + 16
     kept = trim_history(history, max(0, budget_tokens - fixed), count_tokens)
     return (Message("system", system), *kept, Message("user", question))
