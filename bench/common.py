@@ -15,11 +15,11 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
 def pct(values: list[float], q: float) -> float:
-    """q-th percentile (0-100) by the metrics store's own percentile (numpy's default method);
+    """q-th percentile (0-100), numpy's default linear method (the one tutor/metrics/stats.py uses);
     nan for no values, so a bench with an empty series still prints its JSON line."""
-    from tutor.metrics import percentile
+    import numpy as np
 
-    return percentile(sorted(values), q / 100) if values else float("nan")
+    return float(np.percentile(values, q)) if len(values) else float("nan")
 
 
 def summary_ms(seconds: list[float]) -> dict[str, float]:

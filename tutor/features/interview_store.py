@@ -1,8 +1,7 @@
 """Interview history: one SQLite file of sessions and answered prompts, kept per user.
 
-Owns the interview schema (append-only migrations, run by tutor.migrations.run with
-this module's own list) and the connection policy: one short-lived connection per operation,
-WAL journal so the history view never blocks a write, a busy timeout so concurrent writers queue.
+Owns the interview schema (append-only migrations, run by tutor/db with this module's own list)
+and its SQL; connections, WAL and the busy timeout are the database layer's (tutor/db).
 A separate file from the metrics database: a learner's answers are learner data, not telemetry.
 
 Every read takes the user and filters on it: one learner never sees another's history.
@@ -12,25 +11,18 @@ going in the learner's browser state and says the history could not be saved.
 from __future__ import annotations
 
 import json
-import logging
 import sqlite3
-import threading
 import time
-from contextlib import closing, contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
-from tutor.errors import TutorError
-from tutor.migrations import Migrations, run
-from tutor.wal import hold_open
-
-logger = logging.getLogger(__name__)
+from tutor.db import Database, DatabaseError, Migrations
 
 MAX_ANSWER_CHARS = 4000  # bounds stored learner text; longer answers are cut
 BUSY_TIMEOUT_S = 5.0
 
-MIGRATIONS = Migrations()  # append-only: never edit, rename, reorder or delete one (tutor/migrations.py)
+MIGRATIONS = Migrations()  # append-only: never edit, rename, reorder or delete one (tutor/db/migrations.py)
 _migration = MIGRATIONS.migration
 
 
@@ -82,7 +74,7 @@ def i002_answers(conn: sqlite3.Connection) -> None:
     conn.execute("CREATE INDEX ix_interview_answers_session ON interview_answers (session_id)")
 
 
-class InterviewStoreError(TutorError):
+class InterviewStoreError(DatabaseError):
     """The interview history could not be read or written."""
 
 
@@ -125,38 +117,20 @@ class TopicHistory:
 
 class InterviewStore:
     def __init__(self, db_path: Path) -> None:
-        self.db_path = Path(db_path)
-        self._ready = False
-        self._lock = threading.Lock()
-        self._holder: sqlite3.Connection | None = None  # keeps the WAL open (tutor/wal.py)
+        # Learner data raises (tutor/db/database.py); the coach catches it and carries on.
+        self.db = Database(db_path, MIGRATIONS, error=InterviewStoreError, label="the interview history",
+                           busy_timeout_s=BUSY_TIMEOUT_S)
+        self.db_path = self.db.path
 
-    @contextmanager
-    def _connect(self) -> Iterator[sqlite3.Connection]:
-        try:
-            self.db_path.parent.mkdir(parents=True, exist_ok=True)
-            with closing(sqlite3.connect(self.db_path, timeout=BUSY_TIMEOUT_S, isolation_level=None)) as conn:
-                conn.execute("PRAGMA foreign_keys = ON")
-                if not self._ready:
-                    with self._lock:
-                        conn.execute("PRAGMA journal_mode = WAL")
-                        run(conn, MIGRATIONS)
-                        if self._holder is not None:  # re-checking after a problem: hold the file anew
-                            self._holder.close()
-                        self._holder = hold_open(self.db_path, BUSY_TIMEOUT_S)
-                        self._ready = True
-                yield conn
-        except sqlite3.Error as e:
-            self._ready = False  # re-check the schema next time (file replaced, table dropped ...)
-            logger.exception("interview history database problem (%s)", self.db_path)
-            raise InterviewStoreError(f"The interview history could not be used ({type(e).__name__}: {e}).") from e
-        except OSError as e:
-            raise InterviewStoreError(f"The interview history folder is not writable: {e}") from e
+    def _connect(self, what: str, write: bool = False) -> AbstractContextManager[sqlite3.Connection]:
+        """One operation; ``write`` = one BEGIN IMMEDIATE transaction. Raises InterviewStoreError."""
+        return self.db.session(what, write=write)
 
     # ------------------------------------------------------------ writes
 
     def start_session(self, user: str, track: str, topic: str | None, difficulty: str | None,
                       n_questions: int, started_at: float | None = None) -> int:
-        with self._connect() as conn:
+        with self._connect("starting a session", write=True) as conn:
             cur = conn.execute(
                 "INSERT INTO interview_sessions (user, started_at, track, topic, difficulty, n_questions) "
                 "VALUES (?, ?, ?, ?, ?, ?)",
@@ -167,7 +141,8 @@ class InterviewStore:
     def record_answer(self, session_id: int, user: str, *, question_id: str, topic: str, difficulty: str,
                       kind: str, prompt: str, answer: str, score: float, question_score: float,
                       covered: tuple[str, ...], missed: tuple[str, ...], answered_at: float | None = None) -> int:
-        with self._connect() as conn:
+        # The owner check and the insert in one transaction.
+        with self._connect("saving an answer", write=True) as conn:
             owner = conn.execute("SELECT user FROM interview_sessions WHERE id = ?", (session_id,)).fetchone()
             if owner is None or owner[0] != user:
                 raise InterviewStoreError("This interview session is not yours, or no longer exists.")
@@ -182,14 +157,14 @@ class InterviewStore:
             return int(cur.lastrowid)
 
     def finish_session(self, session_id: int, user: str, score: float) -> None:
-        with self._connect() as conn:
+        with self._connect("finishing a session", write=True) as conn:
             conn.execute("UPDATE interview_sessions SET finished_at = ?, score = ? WHERE id = ? AND user = ?",
                          (time.time(), float(score), session_id, user))
 
     # ------------------------------------------------------------ reads (always for one user)
 
     def sessions(self, user: str, limit: int = 20) -> list[StoredSession]:
-        with self._connect() as conn:
+        with self._connect("reading your sessions") as conn:
             rows = conn.execute(
                 "SELECT s.id, s.started_at, s.finished_at, s.track, s.topic, s.difficulty, s.n_questions, s.score, "
                 "(SELECT COUNT(*) FROM interview_answers a WHERE a.session_id = s.id AND a.kind = 'question') "
@@ -207,14 +182,14 @@ class InterviewStore:
             args.append(session_id)
         sql += " ORDER BY answered_at DESC, id DESC LIMIT ?"
         args.append(limit)
-        with self._connect() as conn:
+        with self._connect("reading your answers") as conn:
             rows = conn.execute(sql, args).fetchall()
         return [StoredAnswer(*r[:11], tuple(json.loads(r[11])), tuple(json.loads(r[12]))) for r in rows]
 
     def topic_history(self, user: str) -> list[TopicHistory]:
         """Mean question score per topic over all of the user's answered questions, weakest first.
         A question counts once per session, with its score after its last answer (follow-up included)."""
-        with self._connect() as conn:
+        with self._connect("reading your topic history") as conn:
             rows = conn.execute(
                 "SELECT topic, AVG(question_score), COUNT(*) FROM interview_answers a WHERE user = ? AND id = "
                 "(SELECT MAX(id) FROM interview_answers b WHERE b.session_id = a.session_id "

@@ -9,14 +9,14 @@ from __future__ import annotations
 import sqlite3
 from typing import Sequence
 
-from tutor.migrations import Migration, Migrations, applied, run  # noqa: F401 - applied re-exported
+from tutor.db.migrations import Migration, Migrations, applied, run  # noqa: F401 - applied re-exported
 
 MIGRATIONS = Migrations()  # the learner database's migrations, oldest first
 migration = MIGRATIONS.migration
 
 
 def migrate(conn: sqlite3.Connection, migrations: Sequence[Migration] | None = None) -> list[str]:
-    """Run the learner migrations (default: all) not yet recorded; see tutor/migrations.py."""
+    """Run the learner migrations (default: all) not yet recorded; see tutor/db/migrations.py."""
     return run(conn, MIGRATIONS if migrations is None else migrations)
 
 

@@ -1,8 +1,8 @@
 """LearnerStore: every learner's quizzes, answers, study plans and review cards, in SQLite.
 
 Owns `cfg.paths.db_path` (a file apart from the metrics database). Design:
-- one short-lived connection per operation, so any thread (Gradio runs handlers in a pool) may
-  call any method; WAL journal so readers never block the single writer; busy timeout for the rest;
+- the database layer of tutor/db: one short-lived connection per operation (any thread may call
+  any method), WAL, busy timeout, append-only migrations; every failure raises LearnerStoreError;
 - every per-learner query filters on `learner`: two learners at once never see each other's rows;
 - idempotent writes: an answer is keyed (quiz, item), so a double submit changes nothing, and an
   answer to a finished or unknown quiz is refused (AnswerOutcome says which);
@@ -11,29 +11,23 @@ Time buckets and streak days are UTC calendar days.
 """
 from __future__ import annotations
 
-import logging
 import sqlite3
-import threading
 import time
 import uuid
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Sequence
 
-from tutor.sql import time_window, where_clause
-from tutor.wal import hold_open
-from tutor.errors import TutorError
+from tutor.db import Database, DatabaseError, time_window, where_clause
 from tutor.features.schemas import QuizItem, StudyPlan
 from tutor.learners import migrations
-
-logger = logging.getLogger(__name__)
 
 DAY_S = 86_400.0
 
 
-class LearnerStoreError(TutorError):
+class LearnerStoreError(DatabaseError):
     """The learner database cannot be read or written."""
 
 
@@ -156,57 +150,15 @@ class ProgressSummary:
 
 class LearnerStore:
     def __init__(self, db_path: Path, busy_timeout_s: float = 10.0) -> None:
-        self.db_path = Path(db_path)
-        self.busy_timeout_s = busy_timeout_s
-        self._init_lock = threading.Lock()
-        self._ready = False
-        self._holder: sqlite3.Connection | None = None
+        # Learner data raises (tutor/db/database.py): a lost answer must never look saved.
+        self.db = Database(db_path, migrations.MIGRATIONS, error=LearnerStoreError, label="the learner records",
+                           busy_timeout_s=busy_timeout_s)
+        self.db_path = self.db.path
 
-    # ------------------------------------------------------------ plumbing
-
-    def _ensure(self) -> None:
-        if self._ready:
-            return
-        with self._init_lock:
-            if self._ready:
-                return
-            try:
-                self.db_path.parent.mkdir(parents=True, exist_ok=True)
-                conn = sqlite3.connect(self.db_path, timeout=self.busy_timeout_s, isolation_level=None)
-                try:
-                    conn.execute("PRAGMA journal_mode = WAL")
-                    migrations.migrate(conn)
-                finally:
-                    conn.close()
-                self._holder = hold_open(self.db_path, self.busy_timeout_s)  # see tutor/wal.py
-            except sqlite3.Error as e:
-                raise LearnerStoreError(f"The learner records at {self.db_path} cannot be opened: {e}") from e
-            self._ready = True
-
-    @contextmanager
-    def _conn(self, write: bool = False) -> Iterator[sqlite3.Connection]:
-        self._ensure()
-        try:
-            conn = sqlite3.connect(self.db_path, timeout=self.busy_timeout_s, isolation_level=None)
-        except sqlite3.Error as e:
-            raise LearnerStoreError(f"The learner records cannot be opened: {e}") from e
-        try:
-            conn.execute("PRAGMA synchronous = NORMAL")
-            if write:
-                conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield conn
-                if write:
-                    conn.execute("COMMIT")
-            except BaseException:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise
-        except sqlite3.Error as e:
-            logger.exception("learner store operation failed")
-            raise LearnerStoreError(f"Your learning record could not be saved or read ({e}). Please try again.") from e
-        finally:
-            conn.close()
+    def _conn(self, write: bool = False) -> AbstractContextManager[sqlite3.Connection]:
+        """One operation; ``write`` = one BEGIN IMMEDIATE transaction. Raises LearnerStoreError."""
+        return self.db.session("saving your learning record" if write else "reading your learning records",
+                               write=write)
 
     # ------------------------------------------------------------ quizzes
 

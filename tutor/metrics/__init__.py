@@ -5,7 +5,6 @@
 """
 from tutor.metrics.migrations import MIGRATIONS, migrate
 from tutor.metrics.records import (
-    CallSummary,
     Feedback,
     Interaction,
     KnowledgeGap,
@@ -22,14 +21,12 @@ from tutor.metrics.store import (
     MAX_GAP_QUESTION_CHARS,
     MetricsError,
     MetricsStore,
-    percentile,
 )
 
 __all__ = [
     "MAX_COMMENT_CHARS",
     "MAX_GAP_QUESTION_CHARS",
     "MIGRATIONS",
-    "CallSummary",
     "Feedback",
     "Interaction",
     "KnowledgeGap",
@@ -43,5 +40,4 @@ __all__ = [
     "StoredRetrieval",
     "TrainingStep",
     "migrate",
-    "percentile",
 ]

@@ -11,7 +11,7 @@ import zipfile
 from dataclasses import dataclass
 
 from tutor.metrics.store import MetricsStore
-from tutor.sql import time_window, where_clause
+from tutor.db.sql import time_window, where_clause
 
 # table -> time column used for the window
 EXPORT_TABLES = {

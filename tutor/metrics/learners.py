@@ -12,7 +12,7 @@ import sqlite3
 from dataclasses import dataclass
 
 from tutor.metrics.store import MetricsStore
-from tutor.sql import time_window, where_clause
+from tutor.db.sql import time_window, where_clause
 
 DAY_S = 86400.0
 

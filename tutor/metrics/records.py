@@ -1,7 +1,8 @@
 """The typed records the metrics store writes and reads (frozen dataclasses, never dicts).
 
 Written: ModelCall, RetrievalEvent, Feedback, KnowledgeGap. Read back: StoredCall,
-StoredRetrieval, StoredGap (the written fields plus the row id) and CallSummary.
+StoredRetrieval, StoredGap (the written fields plus the row id). Statistics over them are
+``tutor/metrics/stats.py``'s.
 None of them carries prompt or answer text; only KnowledgeGap.question and Feedback.comment hold
 words a learner typed (the store caps both).
 """
@@ -139,36 +140,6 @@ class StoredGap(KnowledgeGap):
 
 
 @dataclass(frozen=True)
-class CallSummary:
-    """Statistics of the model calls of one (model, adapter, operation) over a time window.
-
-    Timing means and percentiles are over successful calls only: a call that failed fast would
-    otherwise look like a fast answer. They are None when there is no successful call.
-    Percentiles use linear interpolation between closest ranks (numpy's default).
-    """
-
-    model: str
-    adapter: str | None
-    operation: str
-    calls: int
-    successes: int
-    success_rate: float  # successes / calls, in [0, 1]
-    latency_p50_s: float | None
-    latency_p95_s: float | None
-    mean_ttft_s: float | None
-    mean_tokens_per_s: float | None
-    mean_quality: float | None  # over calls with a quality score
-    thumbs_up: int
-    thumbs_down: int
-    first_at: float  # started_at of the earliest call in the window
-    last_at: float  # started_at of the latest call in the window
-
-    @property
-    def failures(self) -> int:
-        return self.calls - self.successes
-
-
-@dataclass(frozen=True)
 class ResourceSample:
     """One reading of the machine by the resource sampler. None = not available here (no GPU)."""
 
@@ -214,7 +185,6 @@ class Interaction:
 
 
 __all__ = [
-    "CallSummary",
     "Feedback",
     "Interaction",
     "ResourceSample",

@@ -1,10 +1,8 @@
 """MetricsStore: the SQLite file every model call, retrieval, vote and knowledge gap goes into.
 
-Owns the connection policy and the failure policy of the metrics database:
+Owns the metrics SQL and the metrics failure policy, on the database layer of ``tutor/db``
+(connections, WAL, busy timeout, migrations):
 
-- One short-lived connection per operation (no connection is shared between threads, none is
-  left open by a finished thread); WAL journal so readers never block the writer, and a busy
-  timeout so concurrent writers queue instead of failing.
 - Metrics are best effort for learners: a ``record_*`` call that hits a database problem
   (locked, damaged, missing table, disk full) logs it with ``logger.exception`` and returns
   None; it never raises into a chat. ``health()`` describes the problem for the admin tab.
@@ -12,25 +10,20 @@ Owns the connection policy and the failure policy of the metrics database:
   ``<name>.corrupt-<timestamp>`` (with its -wal/-shm files) and a fresh one is started: the old
   data is kept for inspection, never deleted.
 - Reads (for the admin tab) raise ``MetricsError`` with a readable message instead.
+- Statistics over the calls are ``tutor/metrics/stats.py``'s (numpy), not this module's.
 """
 from __future__ import annotations
 
 import logging
-import os
 import sqlite3
-import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import closing, contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
-from tutor.errors import TutorError
-from tutor.sql import time_window, where_clause
-from tutor.wal import hold_open
-from tutor.metrics.migrations import MIGRATIONS, migrate
+from tutor.db import DB_FAILURES, DEFAULT_BUSY_TIMEOUT_S, Database, DatabaseError, time_window, where_clause
+from tutor.metrics.migrations import MIGRATIONS
 from tutor.metrics.records import (
-    CallSummary,
     Feedback,
     Interaction,
     KnowledgeGap,
@@ -47,7 +40,6 @@ logger = logging.getLogger(__name__)
 
 MAX_GAP_QUESTION_CHARS = 500  # enough for a teacher to see the question; bounds stored learner text
 MAX_COMMENT_CHARS = 500  # same bound for the optional comment on a thumbs vote
-DEFAULT_BUSY_TIMEOUT_S = 5.0  # how long a write waits for another writer before giving up
 
 # Tables the current schema must have; health() reports any that is missing.
 _TABLES = (
@@ -72,21 +64,8 @@ _STEP_COLUMNS = (
 T = TypeVar("T")
 
 
-class MetricsError(TutorError):
+class MetricsError(DatabaseError):
     """The metrics database could not be read (the admin tab shows the message)."""
-
-
-def percentile(sorted_values: list[float], q: float) -> float:
-    """The q-quantile (0 <= q <= 1) of ascending values, interpolating linearly between closest
-    ranks (numpy's default method): percentile([1, 2, 3, 4], 0.5) == 2.5."""
-    if not sorted_values:
-        raise ValueError("percentile of no values")
-    if not 0.0 <= q <= 1.0:
-        raise ValueError(f"q must be in [0, 1], not {q}")
-    pos = (len(sorted_values) - 1) * q
-    lo = int(pos)
-    hi = min(lo + 1, len(sorted_values) - 1)
-    return sorted_values[lo] + (sorted_values[hi] - sorted_values[lo]) * (pos - lo)
 
 
 class MetricsStore:
@@ -94,16 +73,15 @@ class MetricsStore:
     database problem: it logs, remembers it for ``health()``, and retries on the next write."""
 
     def __init__(self, db_path: Path, busy_timeout_s: float = DEFAULT_BUSY_TIMEOUT_S) -> None:
-        self.db_path = Path(db_path)
-        self.busy_timeout_s = busy_timeout_s
+        self.db = Database(db_path, MIGRATIONS, error=MetricsError, label="the metrics database",
+                           best_effort_writes=True, busy_timeout_s=busy_timeout_s)
+        self.db_path = self.db.path
         self.moved_aside: Path | None = None  # where a damaged file was moved on start, if any
-        self._ready = False  # schema known to be migrated; False -> (re)initialise before use
-        self._holder: sqlite3.Connection | None = None  # keeps the WAL open (tutor/wal.py)
-        self._lock = threading.Lock()  # guards the failure bookkeeping below
-        self._write_failures = 0
-        self._last_failure: tuple[float, str] | None = None  # (when, description)
-        self._last_success_at: float | None = None
-        self._open()
+        try:
+            self.moved_aside = self.db.open_or_move_aside()
+        except DB_FAILURES as e:
+            logger.exception("Could not open the metrics database %s", self.db_path)
+            self.db.failures.failed("opening the database", e)
 
     # ------------------------------------------------------------ writes (never raise)
 
@@ -121,7 +99,7 @@ class MetricsStore:
             )
             return int(cur.lastrowid)
 
-        return self._write("a model call", write)
+        return self.db.write("a model call", write)
 
     def record_retrieval(self, event: RetrievalEvent) -> int | None:
         """Store one knowledge-base search; return its id, or None if it failed."""
@@ -137,7 +115,7 @@ class MetricsStore:
             )
             return int(cur.lastrowid)
 
-        return self._write("a retrieval event", write)
+        return self.db.write("a retrieval event", write)
 
     def record_feedback(self, feedback: Feedback) -> None:
         """Store a thumbs vote; a user's second vote on the same call replaces the first.
@@ -147,21 +125,18 @@ class MetricsStore:
         """
         comment = None if feedback.comment is None else feedback.comment[:MAX_COMMENT_CHARS]
 
-        def write(conn: sqlite3.Connection) -> None:
-            with _immediate(conn):
-                known = conn.execute("SELECT 1 FROM model_calls WHERE id = ?", (feedback.call_id,)).fetchone()
-                if known is None:
-                    raise ValueError(
-                        f"Your feedback was not saved: answer #{feedback.call_id} is not in the records."
-                    )
-                conn.execute(
-                    "INSERT INTO feedback (call_id, user, value, comment, voted_at) VALUES (?, ?, ?, ?, ?) "
-                    "ON CONFLICT (call_id, user) DO UPDATE SET "
-                    "value = excluded.value, comment = excluded.comment, voted_at = excluded.voted_at",
-                    (feedback.call_id, feedback.user, feedback.value, comment, time.time()),
-                )
+        def write(conn: sqlite3.Connection) -> None:  # one write transaction: the check and the vote
+            known = conn.execute("SELECT 1 FROM model_calls WHERE id = ?", (feedback.call_id,)).fetchone()
+            if known is None:
+                raise ValueError(f"Your feedback was not saved: answer #{feedback.call_id} is not in the records.")
+            conn.execute(
+                "INSERT INTO feedback (call_id, user, value, comment, voted_at) VALUES (?, ?, ?, ?, ?) "
+                "ON CONFLICT (call_id, user) DO UPDATE SET "
+                "value = excluded.value, comment = excluded.comment, voted_at = excluded.voted_at",
+                (feedback.call_id, feedback.user, feedback.value, comment, time.time()),
+            )
 
-        self._write("feedback", write)
+        self.db.write("feedback", write)
 
     def record_gap(self, gap: KnowledgeGap) -> int | None:
         """Store a question the knowledge base did not cover (capped at MAX_GAP_QUESTION_CHARS)."""
@@ -174,9 +149,7 @@ class MetricsStore:
             )
             return int(cur.lastrowid)
 
-        return self._write("a knowledge gap", write)
-
-    # ------------------------------------------------------------ reads (raise MetricsError)
+        return self.db.write("a knowledge gap", write)
 
     def record_sample(self, sample: ResourceSample) -> int | None:
         """Store one resource reading (the sampler's; best effort like every write)."""
@@ -188,7 +161,7 @@ class MetricsStore:
             )
             return int(cur.lastrowid)
 
-        return self._write("a resource sample", write)
+        return self.db.write("a resource sample", write)
 
     def record_training_step(self, step: TrainingStep) -> int | None:
         """Store one logged training step (the training pipeline's; never raises)."""
@@ -204,7 +177,7 @@ class MetricsStore:
             )
             return int(cur.lastrowid)
 
-        return self._write("a training step", write)
+        return self.db.write("a training step", write)
 
     def record_interaction(self, event: Interaction) -> int | None:
         """Store one learner action (tabs call this; never raises into the learner's flow)."""
@@ -218,7 +191,9 @@ class MetricsStore:
             )
             return int(cur.lastrowid)
 
-        return self._write("a learner interaction", write)
+        return self.db.write("a learner interaction", write)
+
+    # ------------------------------------------------------------ reads (raise MetricsError)
 
     def recent_calls(
         self, limit: int = 100, operation: str | None = None, *, since: float | None = None
@@ -238,7 +213,7 @@ class MetricsStore:
             rows = conn.execute(sql, (*params, max(0, int(limit)))).fetchall()
             return [_stored_call(r) for r in rows]
 
-        return self._read("recent model calls", read)
+        return self.db.read("recent model calls", read)
 
     def recent_retrievals(self, limit: int = 100, *, since: float | None = None) -> list[StoredRetrieval]:
         """The latest knowledge-base searches, newest first."""
@@ -258,7 +233,7 @@ class MetricsStore:
                 for r in rows
             ]
 
-        return self._read("recent retrievals", read)
+        return self.db.read("recent retrievals", read)
 
     def knowledge_gaps(self, limit: int = 100, *, since: float | None = None) -> list[StoredGap]:
         """The latest uncovered questions, newest first."""
@@ -275,36 +250,7 @@ class MetricsStore:
                 for r in rows
             ]
 
-        return self._read("knowledge gaps", read)
-
-    def call_summary(self, since: float | None = None, until: float | None = None) -> list[CallSummary]:
-        """Statistics per (model, adapter, operation) of the calls started in [since, until),
-        sorted by model, adapter (base model first), operation. Votes count toward the window
-        of the call they are on."""
-        where, params = time_window("started_at", since, until)
-        calls_sql = (
-            "SELECT model, adapter, operation, success, latency_s, ttft_s, tokens_per_s, quality, started_at "
-            f"FROM model_calls {where_clause(where)}"
-        )
-        fb_where, fb_params = time_window("c.started_at", since, until)
-        votes_sql = (
-            "SELECT c.model, c.adapter, c.operation, SUM(f.value = 1), SUM(f.value = -1) "
-            f"FROM feedback f JOIN model_calls c ON c.id = f.call_id {where_clause(fb_where)} "
-            "GROUP BY c.model, c.adapter, c.operation"
-        )
-
-        def read(conn: sqlite3.Connection) -> list[CallSummary]:
-            conn.execute("BEGIN")  # one snapshot for both queries
-            try:
-                rows = conn.execute(calls_sql, params).fetchall()
-                votes = {
-                    (r[0], r[1], r[2]): (int(r[3] or 0), int(r[4] or 0)) for r in conn.execute(votes_sql, fb_params)
-                }
-            finally:
-                conn.execute("COMMIT")
-            return _summarise(rows, votes)
-
-        return self._read("the call summary", read)
+        return self.db.read("knowledge gaps", read)
 
     # ------------------------------------------------------------ health
 
@@ -316,182 +262,24 @@ class MetricsStore:
                 f"The metrics database was damaged and was moved aside to {self.moved_aside}; "
                 "a fresh one was started."
             )
-        probe = self._probe()
+        probe = self.db.problem(_TABLES)
         if probe is not None:
             problems.append(probe)
-        with self._lock:
-            failures, last, last_ok = self._write_failures, self._last_failure, self._last_success_at
-        if probe is None and last is not None and (last_ok is None or last[0] >= last_ok):
-            when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(last[0]))
-            problems.append(
-                f"The last metrics write failed at {when}: {last[1]} "
-                f"({failures} failed write(s) since the app started)."
-            )
+        failure = None if probe is not None else self.db.failures.problem(self.db.label)
+        if failure is not None:
+            problems.append(failure)
         return " ".join(problems) or None
-
-    def _probe(self) -> str | None:
-        try:
-            if not self._ready:
-                self._initialise()
-            with closing(self._connect()) as conn:
-                tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-                missing = [t for t in _TABLES if t not in tables]
-                if missing:
-                    return (
-                        f"The metrics database {self.db_path} is missing table(s) {', '.join(missing)}, so "
-                        "metrics are not being recorded. Move the file aside and restart to start a fresh one."
-                    )
-                done = {r[0] for r in conn.execute("SELECT name FROM _migrations")}
-                pending = [m.__name__ for m in MIGRATIONS if m.__name__ not in done]
-                if pending:
-                    return f"The metrics database {self.db_path} has not run migration(s) {', '.join(pending)}."
-        except (sqlite3.Error, OSError) as e:
-            return f"The metrics database {self.db_path} cannot be used: {_describe(e)}."
-        return None
 
     # ------------------------------------------------------------ for the package's other modules
 
-    def run_write(self, what: str, fn: Callable[[sqlite3.Connection], T]) -> T | None:
-        """Run ``fn`` on a fresh connection with the store's write policy (logged, never raises).
-        Used by stats/retention/export, which keep their SQL next to their logic."""
-        return self._write(what, fn)
-
     def run_checked(self, what: str, fn: Callable[[sqlite3.Connection], T]) -> T:
-        """Run ``fn`` (a read, or an admin's delete) raising MetricsError with a readable message."""
-        return self._read(what, fn)
-
-    # ------------------------------------------------------------ plumbing
-
-    def _open(self) -> None:
-        if not _has_sqlite_header(self.db_path):
-            # Checked before SQLite opens it: on close SQLite would delete the -wal/-shm files
-            # next to a file it cannot read, and they belong to the evidence.
-            try:
-                self._recover("the file does not start with the SQLite header")
-            except (sqlite3.Error, OSError) as e:
-                logger.exception("Could not start a fresh metrics database at %s", self.db_path)
-                self._note_failure("opening the database", e)
-            return
-        try:
-            self._initialise()
-            return
-        except sqlite3.Error as e:
-            if not (_is_corrupt(e) and self.db_path.is_file()):
-                logger.exception("Could not open the metrics database %s", self.db_path)
-                self._note_failure("opening the database", e)
-                return
-            first_error: sqlite3.Error = e
-        except OSError as e:
-            logger.exception("Could not open the metrics database %s", self.db_path)
-            self._note_failure("opening the database", e)
-            return
-        try:
-            self._recover(str(first_error))
-        except (sqlite3.Error, OSError) as e:
-            logger.exception("Could not start a fresh metrics database at %s", self.db_path)
-            self._note_failure("opening the database", e)
-
-    def _recover(self, why: str) -> None:
-        """Move the damaged file aside (never delete it) and start a fresh database."""
-        self.moved_aside = self._move_aside()
-        logger.warning(
-            "The metrics database %s is damaged (%s); moved it aside to %s and started a fresh one",
-            self.db_path, why, self.moved_aside,
-        )
-        self._initialise()
-
-    def _initialise(self) -> None:
-        self.db_path.parent.mkdir(parents=True, exist_ok=True)
-        with closing(self._connect()) as conn:
-            # WAL is a property of the file (persistent): readers no longer block the writer.
-            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-            if str(mode).lower() != "wal":
-                logger.warning("The metrics database %s runs in %s journal mode, not WAL", self.db_path, mode)
-            ran = migrate(conn)
-            if ran:
-                logger.info("Metrics database %s: ran migrations %s", self.db_path, ", ".join(ran))
-        if self._holder is not None:  # re-initialising (e.g. the file was deleted): hold the new file
-            self._holder.close()
-        self._holder = hold_open(self.db_path, self.busy_timeout_s)
-        self._ready = True
-
-    def _connect(self) -> sqlite3.Connection:
-        # isolation_level=None: autocommit; multi-statement writes use an explicit BEGIN IMMEDIATE.
-        # timeout= is SQLite's busy timeout: a writer waits this long for the lock.
-        conn = sqlite3.connect(self.db_path, timeout=self.busy_timeout_s, isolation_level=None)
-        try:
-            conn.execute("PRAGMA foreign_keys = ON")
-            # NORMAL in WAL mode: durable across app crashes; an OS crash may lose the last few
-            # commits, acceptable for metrics and much faster than FULL.
-            conn.execute("PRAGMA synchronous = NORMAL")
-        except BaseException:
-            conn.close()
-            raise
-        return conn
-
-    def _move_aside(self) -> Path:
-        if self._holder is not None:
-            self._holder.close()
-            self._holder = None
-        stamp = time.strftime("%Y%m%d-%H%M%S")
-        target = self.db_path.with_name(f"{self.db_path.name}.corrupt-{stamp}")
-        n = 1
-        while target.exists():
-            target = self.db_path.with_name(f"{self.db_path.name}.corrupt-{stamp}-{n}")
-            n += 1
-        os.replace(self.db_path, target)
-        # A stale -wal next to a new database would be replayed into it: move them along.
-        for suffix in ("-wal", "-shm", "-journal"):
-            side = Path(f"{self.db_path}{suffix}")
-            if side.exists():
-                os.replace(side, Path(f"{target}{suffix}"))
-        return target
-
-    def _write(self, what: str, fn: Callable[[sqlite3.Connection], T]) -> T | None:
-        try:
-            if not self._ready:
-                self._initialise()
-            with closing(self._connect()) as conn:
-                result = fn(conn)
-        except (sqlite3.Error, OSError) as e:
-            logger.exception("Could not record %s in the metrics database %s", what, self.db_path)
-            self._note_failure(f"recording {what}", e)
-            if _needs_reinitialise(e):
-                self._ready = False  # e.g. the file was deleted: recreate it on the next write
-            return None
-        with self._lock:
-            self._last_success_at = time.time()
-        return result
-
-    def _read(self, what: str, fn: Callable[[sqlite3.Connection], T]) -> T:
-        try:
-            if not self._ready:
-                self._initialise()
-            with closing(self._connect()) as conn:
-                return fn(conn)
-        except (sqlite3.Error, OSError) as e:
-            raise MetricsError(f"Could not read {what} from the metrics database: {_describe(e)}.") from e
-
-    def _note_failure(self, what: str, e: BaseException) -> None:
-        with self._lock:
-            self._write_failures += 1
-            self._last_failure = (time.time(), f"{what}: {_describe(e)}")
+        """Run ``fn`` (a read, or an admin's delete) on an autocommit connection, raising
+        MetricsError with a readable message. Used by stats/retention/export/monitor, which keep
+        their SQL next to their logic."""
+        return self.db.read(what, fn)
 
 
 # ---------------------------------------------------------------- helpers
-
-
-@contextmanager
-def _immediate(conn: sqlite3.Connection) -> Iterator[None]:
-    """A write transaction that takes the write lock up front (waiting up to the busy timeout),
-    so a read-then-write cannot fail half-way on a snapshot another writer made stale."""
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        yield
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    conn.execute("COMMIT")
 
 
 def _stored_call(r: tuple) -> StoredCall:
@@ -507,90 +295,3 @@ def _sample_row(s: ResourceSample) -> tuple:
         s.sampled_at, s.cpu_percent, s.memory_percent, s.process_rss_mb, s.disk_percent, s.gpu_memory_used_mb,
         s.gpu_memory_total_mb, s.gpu_utilization_percent, s.resolution_s,
     )
-
-
-def _mean(values: list[float]) -> float | None:
-    return sum(values) / len(values) if values else None
-
-
-def _summarise(rows: list[tuple], votes: dict[tuple, tuple[int, int]]) -> list[CallSummary]:
-    groups: dict[tuple, list[tuple]] = {}
-    for r in rows:
-        groups.setdefault((r[0], r[1], r[2]), []).append(r)
-    out = []
-    for key, group in groups.items():
-        ok = [r for r in group if r[3]]
-        latencies = sorted(r[4] for r in ok)
-        up, down = votes.get(key, (0, 0))
-        out.append(
-            CallSummary(
-                model=key[0],
-                adapter=key[1],
-                operation=key[2],
-                calls=len(group),
-                successes=len(ok),
-                success_rate=len(ok) / len(group),
-                latency_p50_s=percentile(latencies, 0.50) if latencies else None,
-                latency_p95_s=percentile(latencies, 0.95) if latencies else None,
-                mean_ttft_s=_mean([r[5] for r in ok if r[5] is not None]),
-                mean_tokens_per_s=_mean([r[6] for r in ok if r[6] is not None]),
-                mean_quality=_mean([r[7] for r in group if r[7] is not None]),
-                thumbs_up=up,
-                thumbs_down=down,
-                first_at=min(r[8] for r in group),
-                last_at=max(r[8] for r in group),
-            )
-        )
-    out.sort(key=lambda s: (s.model, s.adapter is not None, s.adapter or "", s.operation))
-    return out
-
-
-_SQLITE_HEADER = b"SQLite format 3\x00"  # the first 16 bytes of every SQLite 3 database file
-
-
-def _has_sqlite_header(path: Path) -> bool:
-    """False only for an existing, non-empty file that is not an SQLite database (an empty or
-    missing file is a new database to SQLite)."""
-    try:
-        with open(path, "rb") as f:
-            head = f.read(len(_SQLITE_HEADER))
-    except FileNotFoundError:
-        return True
-    except OSError:
-        return True  # unreadable or a folder: let SQLite report it, do not move anything
-    return head == b"" or head == _SQLITE_HEADER
-
-
-def _error_code(e: BaseException) -> int | None:
-    code = getattr(e, "sqlite_errorcode", None)
-    return None if code is None else code & 0xFF  # primary result code
-
-
-def _is_corrupt(e: BaseException) -> bool:
-    return _error_code(e) in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB)
-
-
-def _needs_reinitialise(e: BaseException) -> bool:
-    return _error_code(e) == sqlite3.SQLITE_CANTOPEN or "no such table" in str(e)
-
-
-def _describe(e: BaseException) -> str:
-    """A sentence fragment an admin can act on, with SQLite's own words in brackets."""
-    code = _error_code(e)
-    if code in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
-        text = "the database is locked by another writer or process"
-    elif code in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB):
-        text = "the database file is damaged"
-    elif code == sqlite3.SQLITE_READONLY:
-        text = "the database file is read-only"
-    elif code == sqlite3.SQLITE_FULL:
-        text = "the disk is full"
-    elif code == sqlite3.SQLITE_CANTOPEN:
-        text = "the database file cannot be opened (check the folder exists and is writable)"
-    elif "no such table" in str(e):
-        text = "a metrics table is missing"
-    elif isinstance(e, OSError):
-        text = "the file system refused"
-    else:
-        text = "a database error occurred"
-    return f"{text} ({type(e).__name__}: {e})"

@@ -11,6 +11,7 @@ import pytest
 
 from tutor.metrics import Feedback, KnowledgeGap, MetricsError, MetricsStore, RetrievalEvent, migrate
 from tutor.metrics.migrations import MIGRATIONS
+from tutor.metrics.stats import Statistics
 
 from .conftest import make_call
 
@@ -155,4 +156,4 @@ def test_unusable_folder_does_not_raise(tmp_path):
     assert store.record_call(make_call()) is None
     assert store.health() is not None
     with pytest.raises(MetricsError):
-        store.call_summary()
+        Statistics(store).statistics()

@@ -1,5 +1,7 @@
-"""Append-only SQLite schema migrations (after simonw/llm's ``migrations.py``), shared by every
-database of the app (metrics, learner records). Each database module keeps its own ordered list.
+"""The append-only schema migration runner (after simonw/llm's ``migrations.py``) of every database
+of the app (metrics, learner records, interview history). Each store keeps its own ordered list
+(``tutor/metrics/migrations.py``, ``tutor/learners/migrations.py``, ``tutor/features/interview_store.py``);
+this module runs it and records each migration by name in the ``_migrations`` table.
 
 Rules that keep old databases upgradable:
 - only ever append a new migration at the end; never edit, rename, reorder or delete one that has

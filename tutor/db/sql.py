@@ -1,4 +1,4 @@
-"""Small SQL text helpers shared by the SQLite stores (metrics, learners)."""
+"""Small SQL text helpers shared by the stores (metrics, export, learner analytics, learner records)."""
 from __future__ import annotations
 
 
