@@ -141,7 +141,7 @@ def sweep_report(runs: Sequence[tuple[TrainConfig, Any, Any | None]], out_dir: P
     # inlining it would add ~4.7 MB to every version. Not committed (.gitignore): copied from the installed
     # plotly package each time, because write_html("directory") keeps an existing file, even one left by an
     # older plotly whose plotly.js no longer matches the page it writes.
-    _copy_plotlyjs(out_dir)
+    copy_plotlyjs(out_dir)
     fig.write_html(str(html), include_plotlyjs="directory")
 
     done = [(c, r, e) for c, r, e in rows if r.best_val_loss is not None]
@@ -180,7 +180,7 @@ def sweep_report(runs: Sequence[tuple[TrainConfig, Any, Any | None]], out_dir: P
     return mdp, html
 
 
-def _copy_plotlyjs(out_dir: Path) -> Path:
+def copy_plotlyjs(out_dir: Path) -> Path:
     """Write the installed plotly package's own plotly.min.js beside the report (unchanged if already equal)."""
     from plotly.offline import get_plotlyjs
 

@@ -65,9 +65,9 @@ def test_the_report_copies_plotlyjs_from_the_installed_package_replacing_a_stale
     """plotly.min.js is not committed: the report writes the installed plotly's own copy, even over an old one."""
     from plotly.offline import get_plotlyjs, get_plotlyjs_version
 
-    from training.report import _copy_plotlyjs
+    from training.report import copy_plotlyjs
 
     (tmp_path / "plotly.min.js").write_text("/* plotly.js v0.0.1, left by an older plotly */", encoding="utf-8")
-    target = _copy_plotlyjs(tmp_path)
+    target = copy_plotlyjs(tmp_path)
     js = target.read_text(encoding="utf-8")
     assert js == get_plotlyjs() and f"plotly.js v{get_plotlyjs_version()}" in js[:200]
