@@ -37,6 +37,7 @@ from bench.common import emit, log
 from training.callbacks import read_log  # noqa: E402
 from training.config import REPO_ROOT, load_train_config  # noqa: E402
 from training.trainer import train  # noqa: E402
+from training.wiring import build_parts  # noqa: E402
 from tutor.features.interview_bank import load_bank, split_of  # noqa: E402
 
 TARGET_RATIO = 1.5
@@ -76,7 +77,7 @@ def _arm(config: Path, mode: str, data_dir: Path, out_dir: Path, threads: int) -
         "run.progress": False,
     })
     log(f"[training] {mode}: training {cfg.name} ...")
-    res = train(cfg, fresh=True, train_rows_mode=rows_mode)
+    res = train(cfg, build_parts(metrics_store=False), fresh=True, train_rows_mode=rows_mode)
     steps = [r for r in read_log(cfg.run_dir / "metrics.jsonl") if r.train_loss is not None]
     timed = steps[1:] if len(steps) > 1 else steps
     samples = sum(r.samples for r in timed)

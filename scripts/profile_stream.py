@@ -9,7 +9,8 @@ import torch
 sys.argv = ["x"]
 import importlib.util
 spec = importlib.util.spec_from_file_location("g", str(Path(__file__).resolve().parent / "gpu_check.py")); g = importlib.util.module_from_spec(spec); spec.loader.exec_module(g)
-from tutor.backends.hf import TransformersBackend, _lazy_classes
+from tutor.backends.hf import TransformersBackend
+from tutor.backends.hf_stream import _lazy_classes
 from tutor.config import ModelConfig
 from tutor.types import GenerationParams, GenerationRequest, Message
 from transformers import StoppingCriteriaList

@@ -20,6 +20,7 @@ from pathlib import Path
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 from training.config import REPO_ROOT, TrainConfig, TrainConfigError, load_train_config  # noqa: E402
+from training.wiring import TrainingParts, build_parts  # noqa: E402
 
 logger = logging.getLogger("training")
 DEFAULT_SWEEP = [REPO_ROOT / "training" / "configs" / f"run_{x}.yaml" for x in ("a", "b", "c")]
@@ -38,21 +39,26 @@ def _overrides(pairs: list[str]) -> dict[str, object]:
     return out
 
 
-def _evaluate_and_card(cfg: TrainConfig, adapter: Path | None = None, max_questions: int | None = None):
+def _evaluate_and_card(cfg: TrainConfig, parts: TrainingParts, adapter: Path | None = None,
+                       max_questions: int | None = None):
+    from training.config import resolve_path
     from training.evaluate import evaluate
+    from training.model import base_model_source
+    from training.placement import choose_placement
+    from training.publish import publish_adapter
     from training.report import write_model_card
-    from training.trainer import TrainResult, base_model_source, choose_placement, publish_adapter, resolve_path
+    from training.result import TrainResult
 
     adapter = adapter or cfg.run_dir / "adapter"
     if not (adapter / "adapter_config.json").is_file():
         raise FileNotFoundError(f"no adapter in {adapter}: train first (python -m training train --config ...)")
-    ev = evaluate(cfg, adapter, max_questions=max_questions)
+    ev = evaluate(cfg, adapter, parts=parts, max_questions=max_questions)
     cfg.run_dir.mkdir(parents=True, exist_ok=True)  # an outside adapter evaluated under a new run name
     (cfg.run_dir / "eval.json").write_text(ev.to_json() + "\n", encoding="utf-8")
     res_path = cfg.run_dir / "result.json"
     if res_path.is_file() and adapter == cfg.run_dir / "adapter":
         res = TrainResult(**json.loads(res_path.read_text(encoding="utf-8")))
-        write_model_card(adapter, cfg, res, source=str(base_model_source(cfg.base_model)),
+        write_model_card(adapter, cfg, res, source=str(base_model_source(cfg.base_model, parts.model_cache_dir)),
                          placement=choose_placement(cfg), evaluation=ev)
         if cfg.run.adapter_name:
             publish_adapter(adapter, resolve_path(cfg.run.adapters_dir) / cfg.run.adapter_name)
@@ -63,17 +69,19 @@ def cmd_train(a: argparse.Namespace) -> int:
     cfg = load_train_config(a.config, _overrides(a.set))
     from training.trainer import train
 
-    res = train(cfg, fresh=a.fresh)
+    parts = build_parts(metrics_store=cfg.run.metrics_store)
+    res = train(cfg, parts, fresh=a.fresh)
     print(json.dumps(asdict(res), indent=2))
     if a.eval:
-        ev = _evaluate_and_card(cfg)
+        ev = _evaluate_and_card(cfg, parts)
         print(ev.to_json())
     return 0
 
 
 def cmd_eval(a: argparse.Namespace) -> int:
     cfg = load_train_config(a.config, _overrides(a.set))
-    ev = _evaluate_and_card(cfg, Path(a.adapter) if a.adapter else None, a.max_questions)
+    ev = _evaluate_and_card(cfg, build_parts(metrics_store=False), Path(a.adapter) if a.adapter else None,
+                            a.max_questions)
     print(ev.to_json())
     return 0
 
@@ -89,13 +97,14 @@ def cmd_sweep(a: argparse.Namespace) -> int:
     from training.report import sweep_report
     from training.trainer import train
 
+    parts = build_parts(metrics_store=any(c.run.metrics_store for c in cfgs))  # one store for the sweep
     done = []
     for cfg in cfgs:
         logger.info("sweep: run %s", cfg.name)
-        res = train(cfg, fresh=a.fresh)
+        res = train(cfg, parts, fresh=a.fresh)
         ev = load_evaluation(cfg.run_dir / "eval.json")
         if ev is None and not a.no_eval:
-            ev = _evaluate_and_card(cfg)
+            ev = _evaluate_and_card(cfg, parts)
         done.append((cfg, res, ev))
         sweep_report(done, Path(a.report_dir))  # after every run, so a stopped sweep still has its report
     md, html = sweep_report(done, Path(a.report_dir))
@@ -128,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.DEBUG if a.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     from training.data import DataError
-    from training.trainer import TrainingError
+    from training.errors import TrainingError
 
     try:
         return {"train": cmd_train, "sweep": cmd_sweep, "eval": cmd_eval}[a.cmd](a)

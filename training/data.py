@@ -17,10 +17,13 @@ import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Literal, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Literal, Sequence
 
 from tutor.features.interview_bank import RowProblem, interview_messages, load_bank, split_of
 from tutor.types import Message
+
+if TYPE_CHECKING:
+    from training.config import DataConfig
 
 logger = logging.getLogger(__name__)
 
@@ -299,3 +302,30 @@ def count_tokens(rows: Sequence[Row]) -> tuple[int, int]:
     total = sum(len(r.input_ids) for r in rows)
     answer = sum(sum(1 for x in r.labels if x != IGNORE_INDEX) for r in rows)
     return total, answer
+
+
+@dataclass(frozen=True)
+class TrainRows:
+    """One run's tokenized data as the Trainer gets it."""
+
+    mode: str  # how training rows are built: packed | grouped | naive
+    train_rows: list[Row]
+    val_rows: list[Row]
+    pad_to: int | None  # naive: every row padded to the longest example
+    train_examples: int
+    validation_examples: int
+
+
+def prepare_rows(tokenizer: Any, ds: Dataset, data_cfg: DataConfig, mode: str | None = None) -> TrainRows:
+    """Tokenize both splits and build rows; `mode` overrides the config's (the benchmark's "naive" baseline).
+    Validation rows are always built the configured way, so every mode is scored on the same rows."""
+    mode = mode or ("packed" if data_cfg.packing else "grouped")
+    train_tok = tokenize_all(tokenizer, ds.train, data_cfg.max_seq_len)
+    val_tok = tokenize_all(tokenizer, ds.validation, data_cfg.max_seq_len)
+    train_rows = build_rows(train_tok, mode, data_cfg.pack_len)
+    val_rows = build_rows(val_tok, "packed" if data_cfg.packing else "grouped", data_cfg.pack_len)
+    pad_to = max(len(t.input_ids) for t in train_tok) if mode == "naive" else None
+    tokens, answer_tokens = count_tokens(train_rows)
+    logger.info("%d train examples -> %d %s rows (%d tokens, %d answer tokens); %d validation examples",
+                len(train_tok), len(train_rows), mode, tokens, answer_tokens, len(val_tok))
+    return TrainRows(mode, train_rows, val_rows, pad_to, len(train_tok), len(val_tok))

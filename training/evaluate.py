@@ -20,6 +20,7 @@ from typing import Any, Callable, Sequence
 
 from training.config import TrainConfig
 from training.data import IGNORE_INDEX, Example, load_dataset, tokenize_all
+from training.wiring import TrainingParts
 
 logger = logging.getLogger(__name__)
 
@@ -96,12 +97,11 @@ def generate_answers(model: Any, tokenizer: Any, examples: Sequence[Example], ma
     return out
 
 
-def _embedder() -> tuple[Callable[[list[str]], Any] | None, str]:
+def _embedder(embedding_model: str) -> tuple[Callable[[list[str]], Any] | None, str]:
     try:
-        from tutor.config import load_config
         from tutor.retrieval import make_embedder
 
-        emb = make_embedder(load_config().retrieval.embedding_model)
+        emb = make_embedder(embedding_model)
         emb.embed(["warm up"])
         return emb.embed, f"semantic ({emb.name})"
     except Exception as e:  # noqa: BLE001 - fall back to the rubric's lexical matcher, and say so
@@ -109,27 +109,29 @@ def _embedder() -> tuple[Callable[[list[str]], Any] | None, str]:
         return None, "lexical fallback"
 
 
-def evaluate(cfg: TrainConfig, adapter_dir: Path, split: str = "test", *, max_questions: int | None = None,
-             generate: bool | None = None) -> Evaluation:
-    """Base vs adapter on `split`; run.threads applies here too (restored afterwards)."""
+def evaluate(cfg: TrainConfig, adapter_dir: Path, split: str = "test", *, parts: TrainingParts,
+             max_questions: int | None = None, generate: bool | None = None) -> Evaluation:
+    """Base vs adapter on `split`; run.threads applies here too (restored afterwards). `parts` come from
+    training.wiring.build_parts (the model cache and the rubric's embedder)."""
     import torch
 
     threads = torch.get_num_threads()
     if cfg.run.threads > 0:
         torch.set_num_threads(cfg.run.threads)
     try:
-        return _evaluate(cfg, adapter_dir, split, max_questions=max_questions, generate=generate)
+        return _evaluate(cfg, adapter_dir, split, parts, max_questions=max_questions, generate=generate)
     finally:
         torch.set_num_threads(threads)
 
 
-def _evaluate(cfg: TrainConfig, adapter_dir: Path, split: str, *, max_questions: int | None,
-              generate: bool | None) -> Evaluation:
+def _evaluate(cfg: TrainConfig, adapter_dir: Path, split: str, parts: TrainingParts, *,
+              max_questions: int | None, generate: bool | None) -> Evaluation:
     import torch
     from peft import PeftModel
     from tqdm import tqdm
 
-    from training.trainer import choose_placement, load_base
+    from training.model import load_base
+    from training.placement import choose_placement
 
     t0 = time.perf_counter()
     ds = load_dataset(cfg.data.task, cfg.data_dir)
@@ -141,7 +143,7 @@ def _evaluate(cfg: TrainConfig, adapter_dir: Path, split: str, *, max_questions:
     do_generate = cfg.eval.generate if generate is None else generate
     placement = choose_placement(cfg)
     device = placement.device
-    model, tokenizer, _ = load_base(cfg.base_model)
+    model, tokenizer, _ = load_base(cfg.base_model, parts.model_cache_dir)
     if placement.precision == "bf16":
         model = model.to(torch.bfloat16)
     elif placement.precision == "fp16":
@@ -164,7 +166,7 @@ def _evaluate(cfg: TrainConfig, adapter_dir: Path, split: str, *, max_questions:
     if do_generate and scored:
         from tutor.features.rubric import score_answer
 
-        embed, scorer = _embedder()
+        embed, scorer = _embedder(parts.embedding_model)
         bar = tqdm(total=2 * len(scored), desc="generating answers", unit="answer")
         with model.disable_adapter():
             base_ans = generate_answers(model, tokenizer, scored, cfg.eval.max_new_tokens, cfg.eval.batch_size,

@@ -137,8 +137,11 @@ def sweep_report(runs: Sequence[tuple[TrainConfig, Any, Any | None]], out_dir: P
     fig.update_layout(title="LoRA sweep: train and validation loss per optimizer step (star = best checkpoint)",
                       xaxis_title="optimizer step", yaxis_title="loss (answer tokens)", template="plotly_white")
     html = out_dir / "sweep.html"
-    # plotly.js as a file beside the page (written once, identical on every regeneration), not from a CDN:
-    # the report must open on an offline machine, and inlining it would add ~4.7 MB to every version
+    # plotly.js as a file beside the page, not from a CDN: the report must open on an offline machine, and
+    # inlining it would add ~4.7 MB to every version. Not committed (.gitignore): copied from the installed
+    # plotly package each time, because write_html("directory") keeps an existing file, even one left by an
+    # older plotly whose plotly.js no longer matches the page it writes.
+    copy_plotlyjs(out_dir)
     fig.write_html(str(html), include_plotlyjs="directory")
 
     done = [(c, r, e) for c, r, e in rows if r.best_val_loss is not None]
@@ -175,3 +178,14 @@ def sweep_report(runs: Sequence[tuple[TrainConfig, Any, Any | None]], out_dir: P
          for c, r, e in rows],
         indent=2) + "\n", encoding="utf-8")
     return mdp, html
+
+
+def copy_plotlyjs(out_dir: Path) -> Path:
+    """Write the installed plotly package's own plotly.min.js beside the report (unchanged if already equal)."""
+    from plotly.offline import get_plotlyjs
+
+    target = out_dir / "plotly.min.js"
+    js = get_plotlyjs()
+    if not target.is_file() or target.read_text(encoding="utf-8") != js:
+        target.write_text(js, encoding="utf-8")
+    return target

@@ -73,3 +73,11 @@ def make_config(tmp_path, tiny_model_dir, bank_dir):
         return path
 
     return make
+
+
+@pytest.fixture()
+def parts():
+    """What the training commands build at their entry point, without the app's metrics store."""
+    from training.wiring import build_parts
+
+    return build_parts(metrics_store=False)

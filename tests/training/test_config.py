@@ -66,12 +66,12 @@ def test_overrides_are_validated_too(tmp_path):
 
 
 def test_cli_reports_a_bad_key_before_loading_any_model(tmp_path, capsys, monkeypatch):
-    import training.trainer as trainer
+    import training.model as model
 
     def boom(*a, **k):  # would be called if the CLI got as far as loading the model
         raise AssertionError("model loaded despite a bad config")
 
-    monkeypatch.setattr(trainer, "load_base", boom)
+    monkeypatch.setattr(model, "load_base", boom)
     p = tmp_path / "bad.yaml"
     p.write_text("name: bad\nlora:\n  r: 8\n  alpah: 16\n", encoding="utf-8")
     assert main(["train", "--config", str(p)]) == 2

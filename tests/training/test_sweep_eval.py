@@ -59,3 +59,15 @@ def test_sweep_validates_every_config_before_training(make_config, tmp_path, cap
     assert main(["sweep", str(good), str(bad), "--no-eval", "--report-dir", str(tmp_path / "r")]) == 2
     assert "optim.epochz" in capsys.readouterr().err
     assert not (tmp_path / "runs" / "ok").exists()  # nothing trained
+
+
+def test_the_report_copies_plotlyjs_from_the_installed_package_replacing_a_stale_copy(tmp_path):
+    """plotly.min.js is not committed: the report writes the installed plotly's own copy, even over an old one."""
+    from plotly.offline import get_plotlyjs, get_plotlyjs_version
+
+    from training.report import copy_plotlyjs
+
+    (tmp_path / "plotly.min.js").write_text("/* plotly.js v0.0.1, left by an older plotly */", encoding="utf-8")
+    target = copy_plotlyjs(tmp_path)
+    js = target.read_text(encoding="utf-8")
+    assert js == get_plotlyjs() and f"plotly.js v{get_plotlyjs_version()}" in js[:200]

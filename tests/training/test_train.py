@@ -6,7 +6,9 @@ import pytest
 
 from training.callbacks import StopAfterSteps, read_log
 from training.config import load_train_config
-from training.trainer import complete_checkpoints, train
+from training.run_folder import complete_checkpoints
+from training.trainer import train
+from training.wiring import build_parts
 
 
 def _losses(run_dir: Path) -> tuple[list[float], list[float]]:
@@ -14,9 +16,9 @@ def _losses(run_dir: Path) -> tuple[list[float], list[float]]:
     return [x.train_loss for x in log if x.train_loss is not None], [x.val_loss for x in log if x.val_loss is not None]
 
 
-def test_loss_decreases_and_every_step_is_logged(make_config):
+def test_loss_decreases_and_every_step_is_logged(make_config, parts):
     cfg = load_train_config(make_config("fall", optim={"max_steps": 16}))
-    res = train(cfg)
+    res = train(cfg, parts)
     train_loss, val_loss = _losses(cfg.run_dir)
     assert res.global_step == 16 and len(train_loss) == 16
     assert sum(train_loss[-4:]) / 4 < sum(train_loss[:4]) / 4 - 0.3
@@ -28,32 +30,32 @@ def test_loss_decreases_and_every_step_is_logged(make_config):
     assert "LoRA r / alpha / dropout | 8 / 16" in card and "best validation loss" in card
 
 
-def test_a_killed_run_resumes_from_its_last_checkpoint(make_config):
+def test_a_killed_run_resumes_from_its_last_checkpoint(make_config, parts):
     path = make_config("resume", optim={"max_steps": 12})
     cfg = load_train_config(path)
     with pytest.raises(KeyboardInterrupt):
-        train(cfg, extra_callbacks=[StopAfterSteps(8)])  # "killed" right after the step-8 checkpoint
+        train(cfg, parts, extra_callbacks=[StopAfterSteps(8)])  # "killed" right after the step-8 checkpoint
     assert [p.name for p in complete_checkpoints(cfg.run_dir)][-1] == "checkpoint-8"
     assert not (cfg.run_dir / "result.json").exists()
-    res = train(load_train_config(path))  # the same command again
+    res = train(load_train_config(path), parts)  # the same command again
     assert res.resumed_from == "checkpoint-8" and res.global_step == 12
     steps = [x.step for x in read_log(cfg.run_dir / "metrics.jsonl") if x.train_loss is not None]
     assert steps == list(range(1, 13))  # nothing lost, nothing logged twice
     # a finished run is not trained again; a changed config is refused with the key named
-    assert train(load_train_config(path)).global_step == 12
-    from training.trainer import TrainingError
+    assert train(load_train_config(path), parts).global_step == 12
+    from training.errors import TrainingError
 
     with pytest.raises(TrainingError, match="optim.learning_rate"):
-        train(load_train_config(path, {"optim.learning_rate": 0.001}))
+        train(load_train_config(path, {"optim.learning_rate": 0.001}), parts)
 
 
-def test_the_saved_adapter_loads_in_the_app_backend(make_config, tiny_model_dir, tmp_path):
+def test_the_saved_adapter_loads_in_the_app_backend(make_config, parts, tiny_model_dir, tmp_path):
     from tutor.backends.hf import TransformersBackend
     from tutor.config import ModelConfig
     from tutor.types import GenerationParams, GenerationRequest, Message
 
     cfg = load_train_config(make_config("app", optim={"max_steps": 4}, run={"adapter_name": "interview"}))
-    res = train(cfg)
+    res = train(cfg, parts)
     published = Path(res.published_dir)
     assert published == tmp_path / "adapters" / "interview"
     acfg = json.loads((published / "adapter_config.json").read_text())
@@ -76,7 +78,7 @@ def test_steps_go_to_the_metrics_store(make_config, tmp_path, monkeypatch):
 
     monkeypatch.setenv("SMARTLEARN_PATHS_DATA_DIR", str(tmp_path / "appdata"))
     cfg = load_train_config(make_config("store", optim={"max_steps": 4}, run={"metrics_store": True}))
-    train(cfg)
+    train(cfg, build_parts(metrics_store=True))
     with sqlite3.connect(tmp_path / "appdata" / "metrics.sqlite3") as conn:
         rows = conn.execute("SELECT run_name, step, train_loss, val_loss, tokens_per_s FROM training_steps "
                             "ORDER BY id").fetchall()
@@ -84,11 +86,11 @@ def test_steps_go_to_the_metrics_store(make_config, tmp_path, monkeypatch):
     assert any(r[3] is not None for r in rows) and all(r[0] == "store" for r in rows)
 
 
-def test_out_of_memory_names_the_settings_to_lower(make_config):
+def test_out_of_memory_names_the_settings_to_lower(make_config, parts):
     import torch
     from transformers import TrainerCallback
 
-    from training.trainer import TrainingError
+    from training.errors import TrainingError
 
     class Oom(TrainerCallback):
         def on_step_end(self, args, state, control, **kw):
@@ -96,14 +98,14 @@ def test_out_of_memory_names_the_settings_to_lower(make_config):
 
     cfg = load_train_config(make_config("oom", optim={"max_steps": 4}))
     with pytest.raises(TrainingError) as e:
-        train(cfg, extra_callbacks=[Oom()])
+        train(cfg, parts, extra_callbacks=[Oom()])
     msg = str(e.value)
     assert "Out of memory" in msg and "optim.batch_size" in msg and "data.pack_len" in msg
     assert "run.gradient_checkpointing" in msg
 
 
 def test_a_committed_adapter_names_its_base_model_not_a_local_cache_path(tmp_path):
-    from training.trainer import EMBEDDED_HUB_ID, portable_adapter_config
+    from training.publish import EMBEDDED_HUB_ID, portable_adapter_config
 
     (tmp_path / "adapter_config.json").write_text(json.dumps(
         {"peft_type": "LORA", "r": 8, "base_model_name_or_path": "/home/me/data/model_cache/SmolLM2.Q4_1"}))
@@ -112,24 +114,24 @@ def test_a_committed_adapter_names_its_base_model_not_a_local_cache_path(tmp_pat
     assert cfg["base_model_name_or_path"] == EMBEDDED_HUB_ID and cfg["r"] == 8
 
 
-def test_answer_only_logits_give_the_same_losses_as_the_full_projection(make_config):
+def test_answer_only_logits_give_the_same_losses_as_the_full_projection(make_config, parts):
     """The shortcut must not change what is learned: same train and validation losses, step by step (fp32)."""
     path = make_config("proj", optim={"max_steps": 6}, run={"eval_steps": 3})
     runs = {}
     for flag in (True, False):
         cfg = load_train_config(path, {"optim.answer_only_logits": flag, "name": f"proj_{flag}"})
-        train(cfg)
+        train(cfg, parts)
         runs[flag] = _losses(cfg.run_dir)
     (t_fast, v_fast), (t_full, v_full) = runs[True], runs[False]
     assert len(t_fast) == 6 and len(v_fast) == 2
     assert t_fast == pytest.approx(t_full, rel=1e-4) and v_fast == pytest.approx(v_full, rel=1e-4)
 
 
-def test_bf16_base_weights_train_fp32_lora_weights(make_config):
+def test_bf16_base_weights_train_fp32_lora_weights(make_config, parts):
     """bf16 precision: the frozen base is held in bf16, the trained LoRA matrices stay fp32, the loss still falls."""
     import torch
 
-    from training.trainer import _counting_trainer_cls
+    from training.step_loop import _counting_trainer_cls
 
     seen = {}
 
@@ -142,7 +144,7 @@ def test_bf16_base_weights_train_fp32_lora_weights(make_config):
 
     assert _counting_trainer_cls()  # the trainer class builds without a model
     cfg = load_train_config(make_config("bf16", optim={"max_steps": 12}, run={"precision": "bf16"}))
-    res = train(cfg, extra_callbacks=[Spy()])
+    res = train(cfg, parts, extra_callbacks=[Spy()])
     assert res.precision == "bf16"
     lora = {d for n, d in seen.items() if "lora_" in n}
     base = {d for n, d in seen.items() if "lora_" not in n}

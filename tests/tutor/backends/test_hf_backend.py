@@ -9,7 +9,9 @@ import pytest
 
 from tests.tiny_models import build_lora_adapter, build_tiny_llama
 from tutor.backends import LLMBackend, generate
-from tutor.backends.hf import TransformersBackend, check_adapter, sampling_kwargs
+from tutor.backends.hf import TransformersBackend
+from tutor.backends.hf_adapter_check import check_adapter
+from tutor.backends.hf_stream import sampling_kwargs
 from tutor.errors import GenerationError, ModelLoadError, UnknownAdapter
 from tutor.types import Completion, GenerationParams, GenerationRequest, Message
 
@@ -79,12 +81,12 @@ def test_first_adapter_failing_inside_peft_leaves_a_clean_base(tmp_path, tiny_mo
     """If peft fails half-way on the first adapter, the base model is reloaded, not left patched."""
     import shutil
 
-    import tutor.backends.hf as hf
+    import tutor.backends.hf_load as hf_load
 
     root = tmp_path / "adapters"
     shutil.copytree(adapters_dir / "other_arch", root / "aa_mismatch")  # sorts first
     shutil.copytree(adapters_dir / "a1", root / "a1")
-    monkeypatch.setattr(hf, "check_adapter", lambda folder, model: None)  # let peft hit the mismatch
+    monkeypatch.setattr(hf_load, "check_adapter", lambda folder, model: None)  # let peft hit the mismatch
     b = TransformersBackend(make_model_cfg(tiny_model_dir, root), tmp_path / "cache")
     info = b.load()
     assert info.adapters == ("a1",)

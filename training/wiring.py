@@ -1,0 +1,43 @@
+"""The training commands' composition root: the only place in training/ that reads the tutor's config and builds
+tutor-side parts. `python -m training` (and the benchmark) call `build_parts` once and hand the result to
+`train` and `evaluate`, which never reach for the app's config themselves.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from training.config import resolve_path
+
+if TYPE_CHECKING:
+    from tutor.metrics import MetricsStore
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TrainingParts:
+    """What runs and evaluations use from the tutor side."""
+
+    model_cache_dir: Path  # the tutor's paths.model_cache_dir: the embedded model's safetensors cache
+    embedding_model: str  # the tutor's retrieval.embedding_model: the rubric scorer's embedder in evaluate
+    metrics_store: MetricsStore | None = None  # per-step records for the app's dashboard; None: off/unavailable
+
+
+def build_parts(*, metrics_store: bool) -> TrainingParts:
+    """`metrics_store`: open the app's metrics store (best effort: a run folder's metrics.jsonl is the record)."""
+    from tutor.config import load_config
+
+    app = load_config()
+    store = None
+    if metrics_store:
+        try:
+            from tutor.metrics import MetricsStore
+
+            store = MetricsStore(resolve_path(app.paths.metrics_db_path))
+        except Exception:  # noqa: BLE001 - metrics are best effort; the run folder log is the record
+            logger.warning("metrics store unavailable; logging to the run folder only", exc_info=True)
+    return TrainingParts(model_cache_dir=resolve_path(app.paths.model_cache_dir),
+                         embedding_model=app.retrieval.embedding_model, metrics_store=store)
