@@ -89,12 +89,21 @@ class MeteredBackend:
     Anything else (``enqueue`` on a test's FakeBackend, a backend's own extras) is the wrapped
     backend's, reached through attribute delegation."""
 
+    _OWN = ("inner", "meter")
+
     def __init__(self, backend: Any, meter: Meter) -> None:
-        self.inner = backend
-        self.meter = meter
+        object.__setattr__(self, "inner", backend)
+        object.__setattr__(self, "meter", meter)
 
     def __getattr__(self, name: str) -> Any:  # only called for names this class does not define
         return getattr(self.inner, name)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        # Settings of the wrapped backend (a test scripting FakeBackend.fail_with) belong to it.
+        if name in self._OWN:
+            object.__setattr__(self, name, value)
+        else:
+            setattr(self.inner, name, value)
 
     def load(self) -> BackendInfo:
         return self.inner.load()
