@@ -42,21 +42,21 @@ def main(argv: list[str] | None = None) -> int:
     cfg = dataclasses.replace(cfg, server=server)
 
     from app.main import build_app
-    from tutor.service import build_tutor
+    from tutor.services import build_services
 
     try:
-        tutor = build_tutor(cfg)
+        services = build_services(cfg)
     except ConfigError as e:  # e.g. a malformed users file
         print(f"SmartLearn cannot start: {e}", file=sys.stderr)
         return 2
-    tutor.warm_up_in_background()  # index + model load; the UI is usable meanwhile
-    demo = build_app(tutor)
+    services.tutor.warm_up_in_background()  # index + model load; the UI is usable meanwhile
+    demo = build_app(services)
     demo.queue(default_concurrency_limit=4)
     log.info("UI built in %.1f s; starting server on http://%s:%d (login %s; admin API at /docs)",
-             time.perf_counter() - t0, server.host, server.port, "on" if tutor.users.enabled else "off")
+             time.perf_counter() - t0, server.host, server.port, "on" if services.users.enabled else "off")
     from app.server import serve
 
-    serve(tutor, demo, share=server.share)
+    serve(services, demo, share=server.share)
     return 0
 
 

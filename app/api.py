@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from tutor.metrics import MetricsError, ModelCall
 from tutor.metrics.stats import ANY, TREND_METRICS
 from tutor.metrics.export import EXPORT_TABLES
-from tutor.service import Tutor
+from tutor.services import Services
 
 API_PREFIX = "/api/v1/metrics"
 
@@ -58,13 +58,13 @@ Until = Annotated[float | None, Query(description="window end (exclusive), unix 
 Hours = Annotated[float | None, Query(gt=0, le=24 * 366, description="window = the last N hours")]
 
 
-def build_router(tutor: Tutor) -> APIRouter:
-    monitor = tutor.monitor
+def build_router(services: Services) -> APIRouter:
+    monitor = services.monitor
 
     def require_admin(request: Request) -> str:
         header = request.headers.get("authorization", "")
         scheme, _, token = header.partition(" ")
-        user = tutor.users.user_for_token(token.strip()) if scheme.lower() == "bearer" else None
+        user = services.users.user_for_token(token.strip()) if scheme.lower() == "bearer" else None
         if user is None:
             raise HTTPException(401, "An admin token is required: 'Authorization: Bearer <token>' "
                                      "(python -m tutor user token NAME).", headers={"WWW-Authenticate": "Bearer"})
@@ -86,7 +86,7 @@ def build_router(tutor: Tutor) -> APIRouter:
             latency_s=call.latency_s, prompt_tokens=call.prompt_tokens, completion_tokens=call.completion_tokens,
             tokens_per_s=call.tokens_per_s, success=call.success, error_type=call.error_type, quality=call.quality,
         )
-        call_id = tutor.metrics.record_call(row)
+        call_id = services.meter.record(row)  # a call an outside program made, recorded like ours
         if call_id is None:
             raise HTTPException(503, "The metrics database could not store the call; see the admin tab.")
         return {"id": call_id}
@@ -167,13 +167,13 @@ def build_router(tutor: Tutor) -> APIRouter:
     return router
 
 
-def build_api(tutor: Tutor) -> FastAPI:
+def build_api(services: Services) -> FastAPI:
     """The FastAPI app the Gradio UI is mounted on (app/server.py), with the REST routes and
     the Prometheus endpoint."""
     api = FastAPI(title="SmartLearn admin API", version="1",
                   description="Model statistics, comparison, recommendation, trends, export and clears. "
                               "Every route needs an admin token.")
-    router = build_router(tutor)
+    router = build_router(services)
     api.include_router(router)
 
     @api.get("/metrics", include_in_schema=True, tags=["metrics"], summary="Prometheus exposition",
@@ -181,7 +181,7 @@ def build_api(tutor: Tutor) -> FastAPI:
     def prometheus() -> Response:
         from tutor.metrics.prometheus import render
 
-        body, ctype = render(tutor.monitor)
+        body, ctype = render(services.monitor)
         return Response(body, media_type=ctype)
 
     @api.exception_handler(MetricsError)

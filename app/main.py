@@ -17,9 +17,8 @@ from app.tabs import quiz as quiz_tab
 from app.tabs import study_plan as plan_tab
 from tutor.errors import TutorError
 from tutor.features.delivery import spoken_answer
-from tutor.features.multimodal import MediaService
-from tutor.learners import LearnerStore
 from tutor.service import Tutor
+from tutor.services import Services
 from tutor.types import Answer, Delta
 
 logger = logging.getLogger(__name__)
@@ -55,7 +54,9 @@ def ask_api(tutor: Tutor, question: str, subject: str = "", socratic: bool = Fal
         yield {"text": "", "done": True, "error": str(e)}
 
 
-def build_app(tutor: Tutor) -> gr.Blocks:
+def build_app(services: Services) -> gr.Blocks:
+    """The Blocks app over one set of services (tutor/services.py); each tab gets only what it uses."""
+    tutor, learners, users = services.tutor, services.learners, services.users
     with gr.Blocks(title=TITLE) as demo:
         gr.Markdown(f"# {TITLE}\nAnswers come from the course documents, with numbered sources you can check.")
         status = gr.Markdown(tutor.status().message, elem_id="status")
@@ -64,36 +65,34 @@ def build_app(tutor: Tutor) -> gr.Blocks:
         with gr.Tabs():
             with gr.Tab("Chat", id="chat"):
                 subject = chat.build(tutor, user_id)
-            learners = LearnerStore(tutor.cfg.paths.db_path)  # opened lazily, on the first record
             with gr.Tab("Study plan", id="study-plan"):
-                plan_subject, saved_plans = plan_tab.build(tutor, user_id, learners)
+                plan_subject, saved_plans = plan_tab.build(tutor, services.plans, user_id, learners)
             with gr.Tab("Quiz", id="quiz"):
-                quiz_subject = quiz_tab.build(tutor, user_id, learners)
+                quiz_subject = quiz_tab.build(tutor, services.quizzes, user_id, learners)
             with gr.Tab("My progress", id="progress") as progress_tab_item:
                 _, show_progress, progress_outputs = progress_tab.build(user_id, learners)
             progress_tab_item.select(show_progress, [user_id], progress_outputs, api_name=False)
             with gr.Tab("Interview coach", id="interview"):
-                # Voice answers go through the same (process-wide, lazily loaded) speech engine as the
-                # Voice & photo tab.
-                media = MediaService(tutor.cfg, metrics=tutor.metrics)
+                # Voice answers go through the same media service (one speech engine) as the Voice & photo tab.
+                media = services.media
                 interview_tab.build(
-                    tutor, user_id,
+                    services.interviews, user_id,
                     transcribe=lambda path, user: spoken_answer(media.transcribe(path, user=user or "anonymous")))
             with gr.Tab("Voice & photo", id="voice-photo"):
-                voice_photo.build(tutor, user_id)
+                voice_photo.build(tutor, services.media, user_id)
             with gr.Tab("Library", id="library"):
-                table = library.build(tutor)
+                table = library.build(tutor, users)
             # Hidden until the page-load handler sees an admin; every admin handler checks the role
             # again on the server, because hidden events can still be called through the API.
             with gr.Tab("Admin", id="admin", visible=False) as admin_tab:
-                admin_view = admin.build(tutor, learners)
+                admin_view = admin.build(services)
 
         def _on_load(bid: str, request: gr.Request):
             uid = resolve_user(request, bid)
             return uid, (bid or uid), gr.update(choices=chat.subject_choices(tutor)), tutor.status().message
 
         def _admin_visibility(request: gr.Request):
-            is_admin = tutor.users.is_admin(getattr(request, "username", None))
+            is_admin = users.is_admin(getattr(request, "username", None))
             return gr.update(visible=is_admin), gr.update(active=is_admin)
 
         def _learning_choices(uid: str):
@@ -134,7 +133,7 @@ def build_app(tutor: Tutor) -> gr.Blocks:
 
         # Quizzes for programs: API learners are "api:<learner>", apart from browser learners.
         def _quiz(subject: str, count: int = 5, kind: str = "mcq", topic: str = "", learner: str = "client") -> dict:
-            yield from quiz_tab.quiz_api(tutor, learners, learner, subject, topic, count, kind)
+            yield from quiz_tab.quiz_api(services.quizzes, learners, learner, subject, topic, count, kind)
 
         gr.api(_quiz, api_name="quiz")
 

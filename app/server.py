@@ -13,20 +13,20 @@ import gradio as gr
 from fastapi import FastAPI
 
 from app.api import build_api
-from tutor.service import Tutor
+from tutor.services import Services
 
 logger = logging.getLogger(__name__)
 
 
-def create_server(tutor: Tutor, demo: gr.Blocks) -> FastAPI:
-    api = build_api(tutor)  # REST routes first: the mount at "/" matches everything after them
-    users = tutor.users
+def create_server(services: Services, demo: gr.Blocks) -> FastAPI:
+    api = build_api(services)  # REST routes first: the mount at "/" matches everything after them
+    users = services.users
     auth = users.authenticate if users.enabled else None
     return gr.mount_gradio_app(
         api, demo, path="/", auth=auth,
         auth_message="SmartLearn: log in with the name and password your teacher or admin gave you.",
-        max_file_size=f"{int(tutor.cfg.server.max_upload_mb)}mb", show_error=False,
-        server_name=tutor.cfg.server.host, server_port=tutor.cfg.server.port,
+        max_file_size=f"{int(services.cfg.server.max_upload_mb)}mb", show_error=False,
+        server_name=services.cfg.server.host, server_port=services.cfg.server.port,
     )
 
 
@@ -44,13 +44,13 @@ def open_share_link(host: str, port: int) -> str | None:
         return None
 
 
-def serve(tutor: Tutor, demo: gr.Blocks, *, share: bool = False) -> None:
+def serve(services: Services, demo: gr.Blocks, *, share: bool = False) -> None:
     import threading
 
     import uvicorn
 
-    cfg = tutor.cfg.server
-    app = create_server(tutor, demo)
+    cfg = services.cfg.server
+    app = create_server(services, demo)
     config = uvicorn.Config(app, host=cfg.host, port=cfg.port, log_level="warning")
     server = uvicorn.Server(config)
     if share:
@@ -64,8 +64,8 @@ def serve(tutor: Tutor, demo: gr.Blocks, *, share: bool = False) -> None:
                 logger.info("Public link: %s (login applies there too)", url)
 
         threading.Thread(target=_tunnel, name="share-link", daemon=True).start()
-    tutor.monitor.start()
+    services.monitor.start()
     try:
         server.run()
     finally:
-        tutor.monitor.stop()
+        services.monitor.stop()

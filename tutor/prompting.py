@@ -1,9 +1,8 @@
-"""Prompts for grounded tutoring, and the citation rules applied to what the model writes.
+"""Prompts for grounded tutoring.
 
 Owns: the system prompts (normal and Socratic), how retrieved chunks are put into the prompt
 (spotlighting: marked as data, so instructions inside a document are not followed), history
-trimming to the token budget, and the streaming citation filter that guarantees every [n] in
-an answer points at a retrieved chunk.
+and trimming to the token budget. The citation rule lives in tutor/citations.py.
 """
 from __future__ import annotations
 
@@ -148,134 +147,6 @@ def trim_history(history: Sequence[Message], budget: int, count_tokens: Callable
     while kept and kept[0].role == "assistant":
         kept.pop(0)
     return kept
-
-
-# ---------------------------------------------------------------- citations
-
-_CITE = re.compile(r"\[(\d{1,3})\]")
-# x[0] or f(x)[1] is code, not a citation: a marker never directly follows a name or a call.
-_CITE_IN_TEXT = re.compile(r"(?<![\w)])\[(\d{1,3})\]")
-
-
-class CitationFilter:
-    """Streams text through, dropping any [n] that does not name a retrieved source.
-
-    A '[' is held back until the bracket closes (or clearly is not a citation), so an invalid
-    marker never reaches the learner even mid-stream.
-    """
-
-    MAX_HOLD = 6  # "[123]" is 5 chars; longer bracketed text is ordinary text
-
-    def __init__(self, n_sources: int) -> None:
-        self.n = n_sources
-        self._held = ""
-        self._prev = " "
-        self.cited: list[int] = []
-
-    def feed(self, text: str) -> str:
-        out = []
-        for ch in text:
-            if self._held:
-                self._held += ch
-                if ch == "]":
-                    out.append(self._resolve(self._held))
-                    self._held = ""
-                elif not (ch.isdigit()) or len(self._held) > self.MAX_HOLD:
-                    out.append(self._held)
-                    self._held = ""
-            elif ch == "[" and not (self._prev.isalnum() or self._prev in "_)"):
-                self._held = ch
-            else:
-                out.append(ch)
-            self._prev = ch
-        return "".join(out)
-
-    def flush(self) -> str:
-        held, self._held = self._held, ""
-        return held
-
-    def _resolve(self, marker: str) -> str:
-        m = _CITE.fullmatch(marker)
-        if not m:
-            return marker
-        idx = int(m.group(1))
-        if 1 <= idx <= self.n:
-            if idx not in self.cited:
-                self.cited.append(idx)
-            return marker
-        return ""  # points at nothing we retrieved: drop it
-
-
-def citations_in(text: str, n_sources: int) -> tuple[int, ...]:
-    seen: list[int] = []
-    for m in _CITE_IN_TEXT.finditer(text):
-        i = int(m.group(1))
-        if 1 <= i <= n_sources and i not in seen:
-            seen.append(i)
-    return tuple(seen)
-
-
-_WORD = re.compile(r"[a-z0-9]+")
-_STOP = frozenset(
-    "the a an of to in and or is are was were be been it its this that for on with as by at from which "
-    "can we you your i not but if then so do does what how why when where".split()
-)
-
-
-def _terms(text: str) -> set[str]:
-    return {w for w in _WORD.findall(text.lower()) if w not in _STOP and len(w) > 2}
-
-
-def best_supporting_sources(answer: str, hits: Sequence[RetrievedChunk], limit: int = 1) -> list[int]:
-    """1-based indices of the retrieved chunks whose words the answer shares most.
-
-    Used when the model wrote a grounded answer but no citation marker (the 135M model often
-    forgets): the answer was generated from these excerpts, so we attribute it to the one(s)
-    it overlaps most, ties broken by retrieval rank.
-    """
-    a = _terms(answer)
-    scored = []
-    for i, h in enumerate(hits, start=1):
-        overlap = len(a & _terms(h.chunk.text)) if a else 0
-        scored.append((-overlap, i))
-    scored.sort()
-    return [i for _, i in scored[:limit]]
-
-
-_CITE_GROUP = re.compile(r"(?:\s*(?<![\w)])\[\d{1,3}\])+")
-REPOINT_MIN_TERMS = 4  # the better excerpt must share at least this many content words with the claim
-REPOINT_RATIO = 2.0  # ... and at least this many times as many as the cited one
-
-
-def repoint_citations(answer: str, hits: Sequence[RetrievedChunk]) -> tuple[str, int]:
-    """Check each citation against the text it closes (the words since the previous citation) and, when
-    another retrieved excerpt clearly holds those words and the cited one does not, cite that one instead.
-
-    Why: a small model (and the tutor adapter, trained on one-note prompts) tends to write "[1]" after
-    whatever note it copied from. A wrong source is worse than none: the learner checks the wrong text.
-    Returns the answer and how many markers were re-pointed."""
-    if not hits:
-        return answer, 0
-    notes = [_terms(h.chunk.text) for h in hits]
-    out, last, changed = [], 0, 0
-    for m in _CITE_GROUP.finditer(answer):
-        claim = _terms(answer[last:m.start()])
-        group = m.group(0)
-        cited = [int(x) for x in re.findall(r"\[(\d{1,3})\]", group) if 1 <= int(x) <= len(hits)]
-        out.append(answer[last:m.start()])
-        if claim and cited:
-            overlaps = [len(claim & n) for n in notes]
-            best = max(range(len(hits)), key=lambda i: (overlaps[i], -i))
-            held = max(overlaps[i - 1] for i in cited)
-            if (best + 1) not in cited and overlaps[best] >= REPOINT_MIN_TERMS \
-                    and overlaps[best] >= REPOINT_RATIO * held:
-                lead = group[: len(group) - len(group.lstrip())]
-                group = f"{lead}[{best + 1}]"
-                changed += 1
-        out.append(group)
-        last = m.end()
-    out.append(answer[last:])
-    return "".join(out), changed
 
 
 def truncate(text: str, limit: int) -> tuple[str, str | None]:

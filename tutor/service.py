@@ -1,8 +1,8 @@
-"""The Tutor: the one object every tab talks to, and build_tutor(cfg), the composition root.
+"""The Tutor: the course API every tab and feature talks to (grounded answers, retrieval, the index).
 
 Owns the flow of a question: input checks -> retrieval -> coverage decision (knowledge gap)
--> prompt -> streamed generation through the citation filter -> metrics. Holds no per-user
-state: history comes in with each call, so concurrent learners never mix.
+-> prompt -> streamed generation through the citation filter (tutor/citations.py) -> the answer.
+Holds no per-user state: history comes in with each call, so concurrent learners never mix.
 """
 from __future__ import annotations
 
@@ -10,22 +10,22 @@ import dataclasses
 import logging
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator, Sequence
 
 from tutor import prompting
 from tutor.backends.base import LLMBackend
-from tutor.auth import UserDirectory
 from tutor.config import AppConfig
 from tutor.errors import InputError, TutorError
 from tutor.keypoint import find_key_point
-from tutor.metrics import Feedback, Interaction, KnowledgeGap, MetricsStore, ModelCall, RetrievalEvent
-from tutor.metrics.monitor import Monitor
+from tutor.citations import Citations
+from tutor.metrics import Feedback, Interaction, KnowledgeGap, MetricsStore, RetrievalEvent
 from tutor.retrieval import Ingestor, Retriever, ensure_index, load_document
 from tutor.types import (
     Answer,
     BackendInfo,
+    CallMeta,
     Completion,
     Delta,
     GenerationParams,
@@ -33,6 +33,8 @@ from tutor.types import (
     IngestReport,
     Message,
     RetrievalResult,
+    RetrievedChunk,
+    Source,
     TutorEvent,
 )
 
@@ -64,18 +66,48 @@ class DocumentInfo:
     problem: str  # empty when the document parses
 
 
+@dataclass(frozen=True)
+class _AnswerPlan:
+    """What an answer will be, decided before the model runs."""
+
+    question: str
+    notice: str | None  # e.g. "your message was cut to N characters"
+    subject: str | None
+    user: str
+    operation: str
+    retrieval: RetrievalResult
+    grounded: bool
+    hits: tuple[RetrievedChunk, ...]  # empty when not grounded
+    sources: tuple[Source, ...]
+    request: GenerationRequest
+    prefix: str  # shown before the model's words: the quoted key point, or the not-covered notice
+    hint_turn: bool  # a Socratic first reply: a hint and a guiding question, never the answer
+
+
+@dataclass
+class _Draft:
+    """The answer as it streams (one per request, never shared): what the learner saw is what is kept."""
+
+    prefix: str
+    cite: Citations
+    body: list[str] = field(default_factory=list)
+    completion: Completion | None = None
+    started: float = field(default_factory=time.time)
+
+
 class Tutor:
+    """The course API every feature and tab uses: retrieval, grounded answers, the knowledge base.
+
+    Built by the composition root (tutor/services.py) with a metered backend, so every model call is
+    recorded there; the tutor records what it owns (retrievals, knowledge gaps, interactions, votes)."""
+
     def __init__(self, cfg: AppConfig, backend: LLMBackend, retriever: Retriever, ingestor: Ingestor,
-                 metrics: MetricsStore, users: UserDirectory | None = None) -> None:
+                 metrics: MetricsStore) -> None:
         self.cfg = cfg
         self.backend = backend
         self.retriever = retriever
         self.ingestor = ingestor
         self.metrics = metrics
-        # The admin's view of the metrics (statistics, sampler, health); its thread starts only
-        # when the app calls monitor.start().
-        self.monitor = Monitor(metrics, cfg.monitoring, cfg.paths.data_dir)
-        self.users = users or UserDirectory()  # empty = login off, nobody is admin
         self._state = "starting"
         self._backend_info: BackendInfo | None = None
         self._index_report: IngestReport | None = None
@@ -163,8 +195,18 @@ class Tutor:
         adapter: str | None = None,
         operation: str = "chat",
     ) -> Iterator[TutorEvent]:
-        """Stream Delta events, then one Answer. Raises InputError for an empty question and
-        TutorError subclasses when the model cannot run."""
+        """Stream Delta events, then one Answer: plan -> stream -> finish. Raises InputError for an
+        empty question and TutorError subclasses when the model cannot run."""
+        plan = self._plan(question, history, subject, socratic, user, adapter, operation)
+        draft = _Draft(plan.prefix, Citations(plan.hits))
+        if plan.prefix:
+            yield Delta(plan.prefix)
+        yield from self._stream(plan, draft)
+        yield from self._finish(plan, draft)
+
+    def _plan(self, question: str, history: Sequence[Message], subject: str | None, socratic: bool,
+              user: str, adapter: str | None, operation: str) -> _AnswerPlan:
+        """Checks, retrieval, the coverage decision and the request: everything before the model runs."""
         question = (question or "").strip()
         if not question:
             raise InputError("Please type a question first.")
@@ -174,7 +216,6 @@ class Tutor:
                              "minute). Please ask again in a moment.")
         question, notice = prompting.truncate(question, self.cfg.server.max_message_chars)
         subject = subject or None
-
         retrieval = self.retrieve(question, subject, user)
         grounded = retrieval.covered and bool(retrieval.hits)
         hits = retrieval.hits if grounded else ()
@@ -183,81 +224,61 @@ class Tutor:
                 user=user, question=question, subject=subject,
                 best_similarity=retrieval.best_similarity, created_at=time.time(),
             ))
-        sources = prompting.make_sources(hits)
-
         messages = prompting.build_messages(
             question, history, hits, grounded=grounded, socratic=socratic,
             count_tokens=self.backend.count_tokens,
             budget_tokens=self.cfg.model.max_context_tokens - self.cfg.generation.max_new_tokens,
         )
         hint_turn = grounded and socratic and not prompting.is_socratic_followup(history)
-        params = self._generation_params(grounded, hint_turn)
         if adapter is None and grounded and not hint_turn:
             adapter = self.chat_adapter()
-        request = GenerationRequest(messages=messages, params=params, adapter=adapter)
-
+        request = GenerationRequest(messages=messages, params=self._generation_params(grounded, hint_turn),
+                                    adapter=adapter, meta=CallMeta(operation, user))
         prefix = "" if grounded else prompting.NOT_COVERED_NOTICE
         if grounded and self.cfg.generation.key_point and not hint_turn:  # a hint must not give the answer
             prefix = self._key_point_markdown(question, hits)
-        if prefix:
-            yield Delta(prefix)
-        cite = prompting.CitationFilter(len(sources))
-        parts = [prefix]
-        completion: Completion | None = None
-        started = time.time()
+        return _AnswerPlan(question, notice, subject, user, operation, retrieval, grounded, tuple(hits),
+                           prompting.make_sources(hits), request, prefix, hint_turn)
+
+    def _stream(self, plan: _AnswerPlan, draft: _Draft) -> Iterator[Delta]:
+        """The model's words through the citation filter. The metered backend records the call,
+        failures included."""
         try:
-            for item in self.backend.stream(request):
+            for item in self.backend.stream(plan.request):
                 if isinstance(item, Completion):
-                    completion = item
+                    draft.completion = item
                     continue
-                shown = cite.feed(item)
+                shown = draft.cite.feed(item)
                 if shown:
-                    parts.append(shown)
+                    draft.body.append(shown)
                     yield Delta(shown)
+        except TutorError:
+            raise
         except Exception as e:
-            call = ModelCall.failure(self._model_name(), adapter, operation, user, started,
-                                     time.time() - started, e)
-            self.metrics.record_call(call)
-            if isinstance(e, TutorError):
-                raise
             raise TutorError(f"The tutor model failed while answering ({type(e).__name__}). Please try again.") from e
-        tail = cite.flush()
+        tail = draft.cite.flush()
         if tail:
-            parts.append(tail)
+            draft.body.append(tail)
             yield Delta(tail)
 
-        text = "".join(parts)
-        if grounded and cite.cited:
-            # The streamed text already showed the model's markers; the final answer (what the tabs keep)
-            # cites the excerpt that holds each claim.
-            body, moved = prompting.repoint_citations("".join(parts[1:]), hits)
-            if moved:
-                logger.info("re-pointed %d citation(s) to the excerpt that holds the claim", moved)
-                parts = [parts[0], body]
-                text = "".join(parts)
-        if grounded and not cite.cited:
-            # The model answered from the excerpts but wrote no marker: attribute its words (not the
-            # quoted key point) to the excerpt they overlap most, so the learner can check the source.
-            best = prompting.best_supporting_sources("".join(parts[1:]), hits, limit=1)
-            marker = "".join(f" [{i}]" for i in best)
-            parts.append(marker)
-            yield Delta(marker)
-            text = "".join(parts)
-        if hint_turn:
-            question_turn = prompting.guiding_question(hits)
-            parts.append(question_turn)
+    def _finish(self, plan: _AnswerPlan, draft: _Draft) -> Iterator[TutorEvent]:
+        """Checked citations, the Socratic question, the interaction record, then the Answer."""
+        body, marker = ("".join(draft.body), "")
+        if plan.grounded:
+            body, marker = draft.cite.finalize(body)
+        if marker:
+            yield Delta(marker)  # an unmarked grounded answer: attribute it so the learner can check
+        question_turn = prompting.guiding_question(plan.hits) if plan.hint_turn else ""
+        if question_turn:
             yield Delta(question_turn)
-            text = "".join(parts)
-        citations = prompting.citations_in(text, len(sources))
-
-        call_id = None
-        if completion is not None:
-            call_id = self.metrics.record_call(ModelCall.from_completion(completion, operation, user, started))
-        self.metrics.record_interaction(Interaction(user=user, action=operation, at=started, subject=subject))
+        text = draft.prefix + body + marker + question_turn
+        completion = draft.completion
+        self.metrics.record_interaction(Interaction(user=plan.user, action=plan.operation, at=draft.started,
+                                                    subject=plan.subject))
         yield Answer(
-            text=text, sources=sources, grounded=grounded, citations=citations, completion=completion,
-            retrieval_latency_s=retrieval.latency_s, call_id=call_id if (call_id or 0) > 0 else None,
-            notice=notice,
+            text=text, sources=plan.sources, grounded=plan.grounded, citations=draft.cite.numbers(text),
+            completion=completion, retrieval_latency_s=plan.retrieval.latency_s,
+            call_id=completion.call_id if completion is not None else None, notice=plan.notice,
         )
 
     def _generation_params(self, grounded: bool, hint_turn: bool) -> GenerationParams:
@@ -327,9 +348,9 @@ class Tutor:
         name = self.cfg.generation.chat_adapter
         return name if name and name in self.backend.adapters() else None
 
-    def _model_name(self) -> str:
-        info = self._backend_info or self.backend.info()
-        return info.model
+    def document_ids(self) -> set[str]:
+        """Ids of the documents in the knowledge-base folder (cheap: no parsing)."""
+        return set(self.ingestor.scan())
 
 
 def _model_error_message(e: BaseException) -> str:
@@ -340,13 +361,7 @@ def _model_error_message(e: BaseException) -> str:
 
 
 def build_tutor(cfg: AppConfig, *, backend: LLMBackend | None = None, embedder=None) -> Tutor:
-    """Composition root: the only place that wires config to concrete parts. Loads nothing heavy.
+    """The tutor alone, wired by the composition root (tutor/services.py) like the app's."""
+    from tutor.services import build_services
 
-    `backend` and `embedder` override the configured ones (tests pass a FakeBackend / HashEmbedder)."""
-    from tutor.backends import make_backend
-    from tutor.retrieval import build_retrieval
-
-    backend = backend or make_backend(cfg)
-    retriever, ingestor = build_retrieval(cfg, embedder=embedder)
-    metrics = MetricsStore(cfg.paths.metrics_db_path)
-    return Tutor(cfg, backend, retriever, ingestor, metrics, users=UserDirectory.load(cfg))
+    return build_services(cfg, backend=backend, embedder=embedder).tutor

@@ -6,7 +6,7 @@ per-call counters live on shared objects (which would race under concurrent user
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal, Mapping, Union
+from typing import Any, Callable, Literal, Mapping, Union
 
 Role = Literal["system", "user", "assistant"]
 
@@ -28,6 +28,17 @@ class GenerationParams:
 
 
 @dataclass(frozen=True)
+class CallMeta:
+    """Who made a model request and what for: what the metered backend records it under."""
+
+    operation: str = "generate"  # "chat", "quiz", "study_plan", "interview", "qa" ...
+    user: str = "anonymous"
+    # Optional: turns the finished text into the call's quality score (0-1), e.g. 1.0 when a
+    # generated quiz question passed its checks; None = not scored.
+    judge: Callable[[str], float | None] | None = None
+
+
+@dataclass(frozen=True)
 class GenerationRequest:
     messages: tuple[Message, ...]
     params: GenerationParams = field(default_factory=GenerationParams)
@@ -35,6 +46,7 @@ class GenerationRequest:
     # A JSON Schema the reply must match, enforced at decode time (tutor/backends/json_schema.py);
     # None = free text. A plain dict is fine: requests are built per call and never hashed.
     json_schema: Mapping[str, Any] | None = None
+    meta: CallMeta = field(default_factory=CallMeta)  # recorded by tutor/metrics/meter.py
 
 
 @dataclass(frozen=True)
@@ -57,6 +69,7 @@ class Completion:
     ttft_s: float  # request start -> first streamed token
     latency_s: float  # request start -> last token
     finish_reason: FinishReason = "stop"
+    call_id: int | None = None  # the metrics row of this call, set by the metered backend
 
     @property
     def tokens_per_s(self) -> float:

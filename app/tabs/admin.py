@@ -4,7 +4,7 @@ recommendation, training curves, learner analytics and knowledge gaps, export an
 Access: the tab is shown only to admins (made visible on page load), and because a hidden tab's
 events can still be called through the Gradio API, EVERY handler checks the caller's role from
 the request itself (`request.username`, set by Gradio's login) before touching admin data.
-Handlers are plain functions over (tutor, username, inputs) so tests call them directly.
+Handlers are plain functions over (services, username, inputs) so tests call them directly.
 """
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ import gradio as gr
 from tutor.learners import LearnerStore
 from tutor.metrics import MetricsError
 from tutor.metrics.stats import PRIORITIES, TREND_METRICS, ModelStats
-from tutor.service import Tutor
+from tutor.services import Services
 
 logger = logging.getLogger(__name__)
 
@@ -34,8 +34,8 @@ class NotAdmin(Exception):
     pass
 
 
-def require_admin(tutor: Tutor, username: str | None) -> None:
-    if not tutor.users.is_admin(username):
+def require_admin(services: Services, username: str | None) -> None:
+    if not services.users.is_admin(username):
         raise NotAdmin(NOT_ADMIN)
 
 
@@ -51,12 +51,12 @@ def _fmt(v: float | None, digits: int = 2) -> str:
 # ---------------------------------------------------------------- system
 
 
-def system_view(tutor: Tutor, username: str | None) -> tuple[str, Any]:
+def system_view(services: Services, username: str | None) -> tuple[str, Any]:
     """(health markdown, resource chart) for the last hour."""
-    require_admin(tutor, username)
+    require_admin(services, username)
     import plotly.graph_objects as go
 
-    mon = tutor.monitor
+    mon = services.monitor
     health = mon.health()
     lines = [f"### Health {health.score}/100 — {health.label}"]
     if not health.alerts:
@@ -106,11 +106,11 @@ def stats_rows(rows: list[ModelStats]) -> list[list[Any]]:
              _fmt(s.tokens_per_s, 1), _fmt(s.quality), f"{s.thumbs_up}/{s.thumbs_down}"] for s in rows]
 
 
-def performance_view(tutor: Tutor, username: str | None, window: str, priority: str, metric: str) -> PerformanceView:
-    require_admin(tutor, username)
+def performance_view(services: Services, username: str | None, window: str, priority: str, metric: str) -> PerformanceView:
+    require_admin(services, username)
     import plotly.graph_objects as go
 
-    stats = tutor.monitor.stats
+    stats = services.monitor.stats
     since = _since(window)
     per_op = stats.statistics(since)
     comparison = stats.compare(since)
@@ -148,11 +148,11 @@ def performance_view(tutor: Tutor, username: str | None, window: str, priority: 
 # ---------------------------------------------------------------- training and learners
 
 
-def training_view(tutor: Tutor, username: str | None) -> tuple[Any, Any, str]:
-    require_admin(tutor, username)
+def training_view(services: Services, username: str | None) -> tuple[Any, Any, str]:
+    require_admin(services, username)
     import plotly.graph_objects as go
 
-    runs = tutor.monitor.training_runs()
+    runs = services.monitor.training_runs()
     loss, lr = go.Figure(), go.Figure()
     for run in runs:
         steps = run.steps
@@ -185,13 +185,13 @@ class LearnersView:
     gaps: list[list[Any]]
 
 
-def learners_view(tutor: Tutor, username: str | None, window: str,
+def learners_view(services: Services, username: str | None, window: str,
                   learners: LearnerStore | None = None) -> LearnersView:
-    require_admin(tutor, username)
+    require_admin(services, username)
     import plotly.graph_objects as go
 
     since = _since(window)
-    mon = tutor.monitor
+    mon = services.monitor
     eng = mon.engagement(since)
     efig = go.Figure()
     days = [time.strftime("%Y-%m-%d", time.gmtime(p.day_start)) for p in eng]
@@ -229,9 +229,9 @@ def learners_view(tutor: Tutor, username: str | None, window: str,
 # ---------------------------------------------------------------- actions
 
 
-def export_files(tutor: Tutor, username: str | None, window: str) -> list[str]:
-    require_admin(tutor, username)
-    bundle = tutor.monitor.export(_since(window))
+def export_files(services: Services, username: str | None, window: str) -> list[str]:
+    require_admin(services, username)
+    bundle = services.monitor.export(_since(window))
     out = Path(tempfile.mkdtemp(prefix="smartlearn-export-"))
     stamp = time.strftime("%Y%m%d-%H%M%S")
     (out / f"smartlearn-metrics-{stamp}.json").write_text(bundle.to_json())
@@ -239,25 +239,25 @@ def export_files(tutor: Tutor, username: str | None, window: str) -> list[str]:
     return [str(p) for p in sorted(out.iterdir())]
 
 
-def clear_model(tutor: Tutor, username: str | None, model: str | None, confirm: bool) -> str:
-    require_admin(tutor, username)
+def clear_model(services: Services, username: str | None, model: str | None, confirm: bool) -> str:
+    require_admin(services, username)
     if not model:
         return "Choose a model first."
     if not confirm:
         return "Tick the confirmation box first: clearing deletes this model's records for good."
-    if model not in tutor.monitor.stats.models():
+    if model not in services.monitor.stats.models():
         return f"No records for {model!r}."
-    cleared = tutor.monitor.clear_model(model)
+    cleared = services.monitor.clear_model(model)
     return f"Deleted {cleared.total} call record(s) of {model}."
 
 
-def clear_old(tutor: Tutor, username: str | None, days: float | None, confirm: bool) -> str:
-    require_admin(tutor, username)
+def clear_old(services: Services, username: str | None, days: float | None, confirm: bool) -> str:
+    require_admin(services, username)
     if not days or days <= 0:
         return "Give a number of days greater than 0."
     if not confirm:
         return "Tick the confirmation box first: clearing deletes records for good."
-    cleared = tutor.monitor.clear_older_than(float(days))
+    cleared = services.monitor.clear_older_than(float(days))
     parts = ", ".join(f"{n} {t}" for t, n in cleared.rows.items() if n) or "nothing"
     return f"Deleted records older than {days:g} days: {parts}."
 
@@ -290,14 +290,15 @@ class AdminTab:
     refresh: Any  # quiet handler filling every view; main.py runs it on load for admins
 
 
-def build(tutor: Tutor, learners: LearnerStore | None = None) -> AdminTab:
+def build(services: Services) -> AdminTab:
     """Lays out the admin tab's content (main.py creates the Tab and controls its visibility)."""
+    learners = services.learners
     with gr.Tabs():
         with gr.Tab("System"):
             health_md = gr.Markdown(elem_id="admin-health")
             res_plot = gr.Plot(label="Resources")
             # Off until main.py's page-load handler sees an admin: learners' pages never poll it.
-            timer = gr.Timer(max(tutor.cfg.monitoring.sample_interval_s, 5.0), active=False)
+            timer = gr.Timer(max(services.cfg.monitoring.sample_interval_s, 5.0), active=False)
         with gr.Tab("AI performance"):
             with gr.Row():
                 window = gr.Dropdown(list(WINDOWS), value="Last 24 hours", label="Window")
@@ -342,18 +343,18 @@ def build(tutor: Tutor, learners: LearnerStore | None = None) -> AdminTab:
             clear_md = gr.Markdown()
 
     def _system_view(u):
-        return system_view(tutor, u)
+        return system_view(services, u)
 
     def _perf_view(u, w, p, m):
-        v = performance_view(tutor, u, w, p, m)
-        return v.table, v.comparison, v.recommendation, v.trend, gr.update(choices=tutor.monitor.stats.models())
+        v = performance_view(services, u, w, p, m)
+        return v.table, v.comparison, v.recommendation, v.trend, gr.update(choices=services.monitor.stats.models())
 
     def _learners_view(u, w):
-        v = learners_view(tutor, u, w, learners)
+        v = learners_view(services, u, w, learners)
         return v.engagement, v.subjects, v.accuracy, v.missed, v.gaps
 
     def _all_views(u, w, p, m, lw):
-        return (*_system_view(u), *_perf_view(u, w, p, m), *training_view(tutor, u), *_learners_view(u, lw))
+        return (*_system_view(u), *_perf_view(u, w, p, m), *training_view(services, u), *_learners_view(u, lw))
 
     perf_outputs = [stats_df, cmp_plot, rec_md, trend_plot, model_dd]
     learn_outputs = [eng_plot, subj_plot, acc_plot, missed_df, gaps_df]
@@ -367,19 +368,19 @@ def build(tutor: Tutor, learners: LearnerStore | None = None) -> AdminTab:
         return _safe(_perf_view, 5, False, request, w, p, m)
 
     def train_fn(request: gr.Request):
-        return _safe(lambda u: training_view(tutor, u), 3, False, request)
+        return _safe(lambda u: training_view(services, u), 3, False, request)
 
     def learn_fn(w, request: gr.Request):
         return _safe(_learners_view, len(learn_outputs), False, request, w)
 
     def export_fn(w, request: gr.Request):
-        return _safe(lambda u, w: export_files(tutor, u, w), 1, False, request, w)
+        return _safe(lambda u, w: export_files(services, u, w), 1, False, request, w)
 
     def clear_model_fn(m, c, request: gr.Request):
-        return _safe(lambda u, m, c: clear_model(tutor, u, m, c), 1, False, request, m, c)
+        return _safe(lambda u, m, c: clear_model(services, u, m, c), 1, False, request, m, c)
 
     def clear_old_fn(d, c, request: gr.Request):
-        return _safe(lambda u, d, c: clear_old(tutor, u, d, c), 1, False, request, d, c)
+        return _safe(lambda u, d, c: clear_old(services, u, d, c), 1, False, request, d, c)
 
     def refresh_fn(w, p, m, lw, request: gr.Request):
         return _safe(_all_views, len(outputs), True, request, w, p, m, lw)

@@ -230,9 +230,8 @@ def transcribe_into_box(transcribe: Transcriber, audio_path: str | None, current
 # ---------------------------------------------------------------- layout
 
 
-def build(tutor: Tutor, user_id: gr.State, transcribe: Transcriber | None = None) -> iv.InterviewCoach:
-    """Lays out and wires the tab; returns the coach (main.py needs nothing else)."""
-    coach = iv.InterviewCoach.from_tutor(tutor)
+def build(coach: iv.InterviewCoach, user_id: gr.State, transcribe: Transcriber | None = None) -> None:
+    """Lays out and wires the tab."""
     tracks = list(iv.TRACKS)
     with gr.Row():
         track = gr.Dropdown(tracks, value=tracks[0], label="Track", elem_id="interview-track")
@@ -303,4 +302,3 @@ def build(tutor: Tutor, user_id: gr.State, transcribe: Transcriber | None = None
     skip_btn.click(_skip, [session, user_id, with_model], outs, api_name=False) \
         .then(_history, user_id, hist_outs, api_name=False)
     history_btn.click(_history, user_id, hist_outs, api_name=False)
-    return coach

@@ -11,6 +11,7 @@ from pathlib import Path
 import gradio as gr
 
 from app import render
+from tutor.auth import UserDirectory
 from tutor.errors import TutorError
 from tutor.retrieval.documents import SUPPORTED_SUFFIXES
 from tutor.service import Tutor
@@ -19,10 +20,9 @@ logger = logging.getLogger(__name__)
 
 
 
-def check_admin(tutor: Tutor, login: str | None, user: str, password: str) -> str | None:
+def check_admin(users: UserDirectory, login: str | None, user: str, password: str) -> str | None:
     """None when the caller is an admin — logged in as one, or typing an admin's name and
     password (for apps without login) — else the sentence to show."""
-    users = tutor.users
     if users.is_admin(login):
         return None
     if not users.enabled:
@@ -33,8 +33,9 @@ def check_admin(tutor: Tutor, login: str | None, user: str, password: str) -> st
     return "Wrong admin name or password."
 
 
-def add_documents(tutor: Tutor, files: list | None, user: str, password: str, login: str | None = None) -> str:
-    problem = check_admin(tutor, login, user, password)
+def add_documents(tutor: Tutor, users: UserDirectory, files: list | None, user: str, password: str,
+                  login: str | None = None) -> str:
+    problem = check_admin(users, login, user, password)
     if problem:
         return f"Warning: {problem}"
     paths = [Path(getattr(f, "name", f)) for f in (files or [])]
@@ -52,9 +53,10 @@ def add_documents(tutor: Tutor, files: list | None, user: str, password: str, lo
     return render.ingest_markdown(report)
 
 
-def reindex(tutor: Tutor, user: str, password: str, progress=None, login: str | None = None) -> str:
+def reindex(tutor: Tutor, users: UserDirectory, user: str, password: str, progress=None,
+            login: str | None = None) -> str:
     """Admin: bring the index in step with the knowledge-base folder (edited, added, removed files)."""
-    problem = check_admin(tutor, login, user, password)
+    problem = check_admin(users, login, user, password)
     if problem:
         return f"Warning: {problem}"
 
@@ -77,7 +79,7 @@ def document_table(tutor: Tutor) -> list[list[str]]:
             for d in tutor.documents()]
 
 
-def build(tutor: Tutor) -> gr.Dataframe:
+def build(tutor: Tutor, users: UserDirectory) -> gr.Dataframe:
     """Lays out the library tab; returns the document table so the app can fill it on load."""
     gr.Markdown("### Course documents\nThe tutor answers from these documents and cites them.")
     table = gr.Dataframe(headers=["Title", "Subject", "Level", "File"], value=None, interactive=False,
@@ -97,7 +99,7 @@ def build(tutor: Tutor) -> gr.Dataframe:
 
     def _add(f, u, p, request: gr.Request, progress=gr.Progress()):
         progress(0, desc="Indexing the new documents…")  # a spinner while chunks are embedded
-        return add_documents(tutor, f, u, p, login=getattr(request, "username", None))
+        return add_documents(tutor, users, f, u, p, login=getattr(request, "username", None))
 
     def _table():
         try:
@@ -110,7 +112,7 @@ def build(tutor: Tutor) -> gr.Dataframe:
     refresh.click(_table, None, table, api_name=False)
 
     def _reindex(u, p, request: gr.Request, progress=gr.Progress()):
-        return reindex(tutor, u, p, progress, login=getattr(request, "username", None))
+        return reindex(tutor, users, u, p, progress, login=getattr(request, "username", None))
 
     reindex_btn.click(_reindex, [admin_user, admin_pass], result, api_name=False).then(_table, None, table)
     return table

@@ -127,9 +127,7 @@ def answer(tutor: Tutor, media: MediaService, question: str, image_text: str, ca
                "_No sources: the answer could not be generated._")
 
 
-def build(tutor: Tutor, user_id: gr.State) -> None:
-    # engines inside are process-wide and load on first use; their calls go to the tutor's metrics
-    media = MediaService(tutor.cfg, metrics=tutor.metrics)
+def build(tutor: Tutor, media: MediaService, user_id: gr.State) -> None:
     with gr.Row():
         with gr.Column(scale=3):
             with gr.Row():

@@ -48,7 +48,7 @@ def _show(item: QuizItem, position: int, total: int) -> tuple[str, Any, Any]:
             gr.update(value="", visible=False))
 
 
-def start_quiz(tutor: Tutor, store: LearnerStore, user: str, subject: str | None, topic: str, difficulty: str,
+def start_quiz(quizzes: QuizMaker, store: LearnerStore, user: str, subject: str | None, topic: str, difficulty: str,
                count: Any, kind_label: str, review: bool,
                progress: Callable[..., Any] | None = None) -> Iterator[QuizView]:
     """Streams the quiz as its items pass their checks. The first item is shown as soon as it exists."""
@@ -57,7 +57,7 @@ def start_quiz(tutor: Tutor, store: LearnerStore, user: str, subject: str | None
                       count=count, kind=kind, review=bool(review))
     quiz_id, total, shown, notices = "", 0, False, []
     try:
-        for event in QuizMaker(tutor, store).generate(req):
+        for event in quizzes.generate(req):
             if isinstance(event, QuizStarted):
                 quiz_id, total = event.quiz_id, event.count
                 notices = list(event.notices)
@@ -165,7 +165,7 @@ def subject_choices(tutor: Tutor) -> list[str]:
     return tutor.subjects()
 
 
-def build(tutor: Tutor, user_id: gr.State, store: LearnerStore) -> gr.Dropdown:
+def build(tutor: Tutor, quizzes: QuizMaker, user_id: gr.State, store: LearnerStore) -> gr.Dropdown:
     """Lay out and wire the tab; returns the subject dropdown (main refreshes its choices)."""
     with gr.Row():
         with gr.Column(scale=1):
@@ -195,7 +195,7 @@ def build(tutor: Tutor, user_id: gr.State, store: LearnerStore) -> gr.Dropdown:
     shown_at = gr.State(None)
 
     def _start(user, subj, top, diff, n, k, rev, progress=gr.Progress()):
-        for view in start_quiz(tutor, store, user, subj, top, diff, n, k, rev, progress):
+        for view in start_quiz(quizzes, store, user, subj, top, diff, n, k, rev, progress):
             yield tuple(_u(v) for v in view)
 
     start.click(_start, [user_id, subject, topic, difficulty, count, kind, review],
@@ -214,13 +214,13 @@ def build(tutor: Tutor, user_id: gr.State, store: LearnerStore) -> gr.Dropdown:
 API_PREFIX = "api:"  # API learners live in their own namespace: a client cannot write a browser learner's record
 
 
-def quiz_api(tutor: Tutor, store: LearnerStore, learner: str, subject: str, topic: str = "", count: Any = 5,
+def quiz_api(quizzes: QuizMaker, store: LearnerStore, learner: str, subject: str, topic: str = "", count: Any = 5,
              kind: str = "mcq", difficulty: str = AUTO) -> Iterator[dict]:
     """Streams {"quiz_id", "items": [...so far], "done", "notices"}; items carry their source chunk id."""
     user = API_PREFIX + (learner or "client")
     out: dict[str, Any] = {"quiz_id": "", "items": [], "done": False, "notices": []}
     try:
-        for ev in QuizMaker(tutor, store).generate(QuizRequest(user, subject, topic or "", difficulty or AUTO,
+        for ev in quizzes.generate(QuizRequest(user, subject, topic or "", difficulty or AUTO,
                                                                count, kind)):
             if isinstance(ev, QuizStarted):
                 out.update(quiz_id=ev.quiz_id, notices=list(ev.notices), difficulty=ev.difficulty)

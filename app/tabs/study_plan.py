@@ -39,7 +39,7 @@ def _parse_focus(text: str) -> tuple[str, ...]:
     return tuple(p.strip() for p in re.split(r"[,;\n]", text or "") if p.strip())
 
 
-def make_plan(tutor: Tutor, store: LearnerStore, user: str, subject: str | None, goal: str, level: str,
+def make_plan(plans: PlanMaker, store: LearnerStore, user: str, subject: str | None, goal: str, level: str,
               hours: Any, weeks: Any, target_date: str, focus: str,
               progress: Callable[..., Any] | None = None) -> Iterator[tuple[Any, ...]]:
     """Yields (plan markdown, downloads update, saved-plans dropdown update) as weeks are written."""
@@ -51,7 +51,7 @@ def make_plan(tutor: Tutor, store: LearnerStore, user: str, subject: str | None,
     shown: list[str] = []
     total = 1
     try:
-        for event in PlanMaker(tutor, store).generate(req):
+        for event in plans.generate(req):
             if isinstance(event, PlanStarted):
                 total = event.weeks
                 shown = [f"# {event.subject}: {event.weeks}-week plan", *(f"> {n}" for n in event.notices)]
@@ -90,7 +90,7 @@ def open_plan(store: LearnerStore, user: str, plan_id: str | None) -> tuple[Any,
     return plan_markdown(plan), gr.update(value=list(export_files(plan)), visible=True)
 
 
-def build(tutor: Tutor, user_id: gr.State, store: LearnerStore) -> tuple[gr.Dropdown, gr.Dropdown]:
+def build(tutor: Tutor, plans: PlanMaker, user_id: gr.State, store: LearnerStore) -> tuple[gr.Dropdown, gr.Dropdown]:
     """Returns (subject dropdown, saved-plans dropdown) for main to refresh on page load."""
     with gr.Row():
         with gr.Column(scale=1):
@@ -112,7 +112,7 @@ def build(tutor: Tutor, user_id: gr.State, store: LearnerStore) -> tuple[gr.Drop
                                 interactive=False)
 
     def _make(user, s, g, lv, h, w, t, f, progress=gr.Progress()):
-        yield from make_plan(tutor, store, user, s, g, lv, h, w, t, f, progress)
+        yield from make_plan(plans, store, user, s, g, lv, h, w, t, f, progress)
 
     make.click(_make, [user_id, subject, goal, level, hours, weeks, target, focus], [out, downloads, saved],
                api_name=False)

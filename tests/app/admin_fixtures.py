@@ -10,7 +10,8 @@ from tests.tutor.test_service import make_cfg
 from tutor import auth
 from tutor.backends.fake import FakeBackend
 from tutor.retrieval import HashEmbedder
-from tutor.service import Tutor, build_tutor
+from tutor.service import Tutor
+from tutor.services import Services, build_services
 
 ADMIN, ADMIN_PW = "root", "root-password-1"
 LEARNER, LEARNER_PW = "ann", "ann-password-1"
@@ -18,9 +19,13 @@ LEARNER, LEARNER_PW = "ann", "ann-password-1"
 
 @dataclass
 class AdminSetup:
-    tutor: Tutor
+    services: Services
     token: str
     learner_token: str  # a token hand-added for a learner: must still be refused (403)
+
+    @property
+    def tutor(self) -> Tutor:
+        return self.services.tutor
 
 
 def admin_setup(tmp_path) -> AdminSetup:
@@ -33,13 +38,13 @@ def admin_setup(tmp_path) -> AdminSetup:
     auth.set_user(path, LEARNER, LEARNER_PW, "admin")
     learner_token = auth.issue_token(path, LEARNER)
     auth.set_user(path, LEARNER, LEARNER_PW, "learner")
-    tutor = build_tutor(cfg, backend=FakeBackend(), embedder=HashEmbedder())
-    return AdminSetup(tutor, token, learner_token)
+    services = build_services(cfg, backend=FakeBackend(), embedder=HashEmbedder())
+    return AdminSetup(services, token, learner_token)
 
 
 @contextmanager
-def running_server(tutor: Tutor):
-    """The real server (FastAPI + mounted Gradio, login on) for ``tutor`` on a free port; yields
+def running_server(services: Services):
+    """The real server (FastAPI + mounted Gradio, login on) for ``services`` on a free port; yields
     (url, demo)."""
     import uvicorn
 
@@ -49,11 +54,13 @@ def running_server(tutor: Tutor):
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    tutor.cfg = dataclasses.replace(tutor.cfg, server=dataclasses.replace(tutor.cfg.server, port=port))
-    assert tutor.warm_up().ready
-    demo = build_app(tutor)
+    cfg = services.cfg
+    services = dataclasses.replace(services, cfg=dataclasses.replace(cfg, server=dataclasses.replace(cfg.server,
+                                                                                                    port=port)))
+    assert services.tutor.warm_up().ready
+    demo = build_app(services)
     demo.queue()
-    server = uvicorn.Server(uvicorn.Config(create_server(tutor, demo), host="127.0.0.1", port=port,
+    server = uvicorn.Server(uvicorn.Config(create_server(services, demo), host="127.0.0.1", port=port,
                                            log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

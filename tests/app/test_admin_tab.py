@@ -21,7 +21,7 @@ def setup(tmp_path):
         s.tutor.metrics.record_training_step(TrainingStep("run_a-1", "run_a", step, step / 5, 3.0 - step * 0.3,
                                                           2.9 - step * 0.2 if step % 2 == 0 else None, 2e-4,
                                                           100.0, 1.0, 800.0, now))
-    s.tutor.monitor.sampler.sample_once()
+    s.services.monitor.sampler.sample_once()
     return s
 
 
@@ -40,12 +40,12 @@ def test_every_admin_handler_refuses_non_admins(setup):
     for view in VIEWS:
         for who in (LEARNER, None, "stranger"):
             with pytest.raises(admin.NotAdmin):
-                view(setup.tutor, who)
-    assert setup.tutor.monitor.stats.models() == ["smollm2"], "nothing was deleted"
+                view(setup.services, who)
+    assert setup.services.monitor.stats.models() == ["smollm2"], "nothing was deleted"
 
 
 def test_admin_sees_statistics_training_and_gaps(setup):
-    t = setup.tutor
+    t = setup.services
     health, fig = admin.system_view(t, ADMIN)
     assert "Health" in health and len(fig.data) >= 2
     v = admin.performance_view(t, ADMIN, "Last hour", "balanced", "latency_p50")
@@ -61,7 +61,7 @@ def test_admin_sees_statistics_training_and_gaps(setup):
 
 
 def test_clears_need_the_confirmation_box(setup):
-    t = setup.tutor
+    t = setup.services
     assert "Tick the confirmation box" in admin.clear_model(t, ADMIN, "smollm2", False)
     assert t.monitor.stats.models() == ["smollm2"]
     assert "Deleted 25" in admin.clear_model(t, ADMIN, "smollm2", True)
@@ -71,7 +71,7 @@ def test_clears_need_the_confirmation_box(setup):
 
 @pytest.fixture
 def live_server(setup):
-    with running_server(setup.tutor) as (url, demo):
+    with running_server(setup.services) as (url, demo):
         yield url, demo
 
 
@@ -143,9 +143,9 @@ def test_admin_learner_analytics_include_quiz_accuracy_and_missed_items(setup):
         store.add_item(quiz, item(n))
     for n, ok in ((0, True), (1, False), (2, False)):
         store.record_answer("ann", quiz, f"i{n}", "a", ok, float(ok), 3.0)
-    view = admin.learners_view(setup.tutor, ADMIN, "Last 7 days", store)
+    view = admin.learners_view(setup.services, ADMIN, "Last 7 days", store)
     (bar,) = view.accuracy.data
     assert list(bar.x) == ["Python"] and round(bar.y[0]) == 33
     assert {row[0] for row in view.missed} == {"Question 1?", "Question 2?"}
     with pytest.raises(admin.NotAdmin):
-        admin.learners_view(setup.tutor, LEARNER, "Last 7 days", store)
+        admin.learners_view(setup.services, LEARNER, "Last 7 days", store)

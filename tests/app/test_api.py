@@ -16,7 +16,7 @@ def setup(tmp_path):
 
 @pytest.fixture
 def client(setup):
-    return TestClient(build_api(setup.tutor))
+    return TestClient(build_api(setup.services))
 
 
 def auth(token):

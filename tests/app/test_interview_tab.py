@@ -4,7 +4,7 @@ import pytest
 from app.tabs import interview as tab
 from tutor.features.delivery import Delivery, SpokenAnswer
 # the feature tests' tutor (small bank, scripted model) and lexical-rubric coach
-from tests.tutor.features.test_interview import coach, tutor  # noqa: F401 - pytest fixtures
+from tests.tutor.features.test_interview import coach, services, tutor  # noqa: F401 - pytest fixtures
 from tutor.features import interview as iv
 
 
@@ -102,9 +102,9 @@ def test_voice_hook_appends_the_transcript_and_shows_its_delivery(coach):
         assert tab.transcribe_into_box(bad, "a.wav", "typed") == ("typed", "")
 
 
-def test_the_app_has_the_tab_and_its_api_endpoints(tutor):
+def test_the_app_has_the_tab_and_its_api_endpoints(services):
     from app.main import build_app
 
-    demo = build_app(tutor)
+    demo = build_app(services)
     names = set(demo.get_api_info()["named_endpoints"])
     assert {"/interview_start", "/interview_answer"} <= names

@@ -14,14 +14,19 @@ from tutor.errors import TutorError
 from tutor.features.multimodal import MediaService
 from tutor.features.multimodal.caption import NOT_CONFIGURED
 from tutor.retrieval import HashEmbedder
-from tutor.service import build_tutor
+from tutor.services import build_services
 
 
 @pytest.fixture
-def tutor(tmp_path):
-    t = build_tutor(make_cfg(tmp_path), backend=FakeBackend(), embedder=HashEmbedder())
-    assert t.warm_up().ready
-    return t
+def services(tmp_path):
+    s = build_services(make_cfg(tmp_path), backend=FakeBackend(), embedder=HashEmbedder(), engines=fake_engines())
+    assert s.tutor.warm_up().ready
+    return s
+
+
+@pytest.fixture
+def tutor(services):
+    return services.tutor
 
 
 @pytest.fixture
@@ -107,8 +112,8 @@ def test_model_failure_is_shown(tutor, media):
     assert steps[-1][0] == "**Could not answer:** The language model is not loaded yet."
 
 
-def test_app_has_the_voice_and_photo_tab(tutor):
-    demo = app_main.build_app(tutor)
+def test_app_has_the_voice_and_photo_tab(services):
+    demo = app_main.build_app(services)
     ids = {c["props"].get("elem_id") for c in demo.get_config_file()["components"]}
     assert {"mm-audio", "mm-image", "mm-question", "mm-image-text", "mm-ask", "mm-answer", "mm-sources",
             "mm-audio-info", "mm-image-info"} <= ids

@@ -4,19 +4,29 @@ double and late submits, downloads, reopening, the progress chart, and the app b
 import pytest
 
 from app.tabs import progress, quiz, study_plan
-from tests.tutor.features.learning_fixtures import make_tutor
+from tests.tutor.features.learning_fixtures import make_services
+
+
+class KB:
+    """The app's services over the shipped knowledge base; unpacks as (tutor, learner store)."""
+
+    def __init__(self, services):
+        self.services = services
+
+    def __iter__(self):
+        return iter((self.services.tutor, self.services.learners))
 
 
 @pytest.fixture(scope="module")
 def kb(tmp_path_factory):
-    return make_tutor(tmp_path_factory.mktemp("tabs"))
+    return KB(make_services(tmp_path_factory.mktemp("tabs")))
 
 
 def start(kb, user, **kw):
-    tutor, store = kb
+    _, store = kb
     args = dict(subject="Python", topic="", difficulty="beginner", count=3, kind_label="Multiple choice", review=False)
     args.update(kw)
-    return list(quiz.start_quiz(tutor, store, user, **args))
+    return list(quiz.start_quiz(kb.services.quizzes, store, user, **args))
 
 
 def test_quiz_streams_then_grades_records_and_scores(kb):
@@ -72,7 +82,7 @@ def test_short_answer_quiz_uses_textbox_and_rubric(kb):
 def test_plan_streams_weeks_downloads_and_reopens(kb):
     tutor, store = kb
     tutor.backend.enqueue([])  # FakeBackend's default reply is not JSON: strict fake raises -> outline weeks
-    views = list(study_plan.make_plan(tutor, store, "ann", "Statistics", "", "beginner", 3, 2, "", ""))
+    views = list(study_plan.make_plan(kb.services.plans, store, "ann", "Statistics", "", "beginner", 3, 2, "", ""))
     assert "Writing week 1" in views[0][0] and "## Week 1" in views[1][0]
     md, files, saved = views[-1]
     assert "## Week 2" in md
@@ -87,7 +97,7 @@ def test_plan_streams_weeks_downloads_and_reopens(kb):
 
 def test_plan_bad_input_is_a_message(kb):
     tutor, store = kb
-    views = list(study_plan.make_plan(tutor, store, "x", study_plan.ANY_SUBJECT, "", "beginner", 3, 2, "", ""))
+    views = list(study_plan.make_plan(kb.services.plans, store, "x", study_plan.ANY_SUBJECT, "", "beginner", 3, 2, "", ""))
     assert views[-1][0].startswith("⚠️")
 
 
@@ -104,9 +114,6 @@ def test_progress_chart_and_mastery(kb):
 def test_app_builds_with_the_new_tabs(kb):
     from app.main import build_app
 
-    tutor, _ = kb
-    if not hasattr(tutor, "users"):
-        pytest.skip("this tree's Tutor has no user registry yet (the admin tab needs it)")
-    demo = build_app(tutor)
+    demo = build_app(kb.services)
     ids = {getattr(b, "elem_id", None) for b in demo.blocks.values()}
     assert {"quiz-start", "plan-make", "progress-chart"} <= ids

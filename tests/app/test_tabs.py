@@ -9,16 +9,26 @@ from tests.tutor.test_service import make_cfg
 from tutor.backends.fake import FakeBackend
 from tutor.errors import TutorError
 from tutor.retrieval import HashEmbedder
-from tutor.service import build_tutor
+from tutor.services import build_services
 
 
 @pytest.fixture
-def tutor(tmp_path):
+def services(tmp_path):
     cfg = make_cfg(tmp_path)
     cfg = dataclasses.replace(cfg, server=dataclasses.replace(cfg.server, admin_user="teach", admin_password="pw"))
-    t = build_tutor(cfg, backend=FakeBackend(), embedder=HashEmbedder())
-    assert t.warm_up().ready
-    return t
+    s = build_services(cfg, backend=FakeBackend(), embedder=HashEmbedder())
+    assert s.tutor.warm_up().ready
+    return s
+
+
+@pytest.fixture
+def tutor(services):
+    return services.tutor
+
+
+@pytest.fixture
+def users(services):
+    return services.users
 
 
 def test_respond_echoes_then_streams_then_shows_sources(tutor):
@@ -71,29 +81,29 @@ def test_to_history_skips_placeholders_and_errors():
     assert [(m.role, m.content) for m in h] == [("user", "q"), ("assistant", "a")]
 
 
-def test_admin_check(tutor, tmp_path):
-    off = build_tutor(make_cfg(tmp_path / "off"), backend=FakeBackend(), embedder=HashEmbedder())
+def test_admin_check(users, tmp_path):
+    off = build_services(make_cfg(tmp_path / "off"), backend=FakeBackend(), embedder=HashEmbedder()).users
     assert "turned off" in library.check_admin(off, None, "x", "y")
-    assert library.check_admin(tutor, None, "teach", "pw") is None
-    assert library.check_admin(tutor, None, "teach", "nope") == "Wrong admin name or password."
-    assert library.check_admin(tutor, "teach", "", "") is None, "a logged-in admin need not retype"
-    assert library.check_admin(tutor, "ann", "", "") == "Wrong admin name or password."
+    assert library.check_admin(users, None, "teach", "pw") is None
+    assert library.check_admin(users, None, "teach", "nope") == "Wrong admin name or password."
+    assert library.check_admin(users, "teach", "", "") is None, "a logged-in admin need not retype"
+    assert library.check_admin(users, "ann", "", "") == "Wrong admin name or password."
 
 
-def test_upload_needs_admin_and_checks_type(tutor, tmp_path):
+def test_upload_needs_admin_and_checks_type(tutor, users, tmp_path):
     doc = tmp_path / "new.md"
     doc.write_text("---\ntitle: Heaps\nsubject: Python\n---\n# Heaps\n\nA binary heap keeps the smallest item on top.\n")
     bad = tmp_path / "virus.exe"
     bad.write_bytes(b"MZ\x00\x01")
-    assert "Wrong admin" in library.add_documents(tutor, [str(doc)], "teach", "wrong")
+    assert "Wrong admin" in library.add_documents(tutor, users, [str(doc)], "teach", "wrong")
     assert "heap" not in " ".join(c.chunk.text for c in tutor.retrieve("binary heap").hits).lower()
-    out = library.add_documents(tutor, [str(doc), str(bad)], "teach", "pw")
+    out = library.add_documents(tutor, users, [str(doc), str(bad)], "teach", "pw")
     assert "**Skipped** `virus.exe`" in out and "'.exe' files are not supported" in out and "Added" in out
     assert tutor.retrieve("binary heap smallest item").hits[0].chunk.title == "Heaps"
 
 
-def test_app_builds_with_named_api(tutor):
-    demo = app_main.build_app(tutor)
+def test_app_builds_with_named_api(services):
+    demo = app_main.build_app(services)
     names = {d.api_name for d in demo.fns.values() if d.api_name}
     assert {"chat", "ask", "status"} <= names
 
@@ -103,9 +113,9 @@ def test_ask_api_reports_errors_as_data(tutor):
     assert out == [{"text": "", "done": True, "error": "Please type a question first."}]
 
 
-def test_json_endpoints_declare_outputs(tutor):
+def test_json_endpoints_declare_outputs(services):
     """gr.api builds outputs from the return hint; without it a client gets an empty tuple."""
-    demo = app_main.build_app(tutor)
+    demo = app_main.build_app(services)
     api = demo.get_api_info()["named_endpoints"]
     assert api["/ask"]["returns"] and api["/status"]["returns"]
 
@@ -119,13 +129,13 @@ def test_app_refuses_to_start_on_invalid_setting(monkeypatch, capsys):
     assert "model.device" in err and "SMARTLEARN_MODEL_DEVICE" in err
 
 
-def test_reindex_needs_admin_and_picks_up_edited_files(tutor):
+def test_reindex_needs_admin_and_picks_up_edited_files(tutor, users):
     kb = tutor.cfg.paths.knowledge_base_dir
     (kb / "python" / "sets.md").write_text("---\ntitle: Sets\nsubject: Python\n---\n# Sets\n\n"
                                             "A Python set stores unique hashable items with O(1) membership tests.\n")
-    assert "Wrong admin" in library.reindex(tutor, "teach", "nope")
+    assert "Wrong admin" in library.reindex(tutor, users, "teach", "nope")
     seen = []
-    out = library.reindex(tutor, "teach", "pw", progress=lambda frac, desc="": seen.append(desc))
+    out = library.reindex(tutor, users, "teach", "pw", progress=lambda frac, desc="": seen.append(desc))
     assert "Added: `python/sets.md`" in out
     assert seen, "progress is reported while indexing"
     assert tutor.retrieve("python set unique membership").hits[0].chunk.title == "Sets"

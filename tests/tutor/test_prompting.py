@@ -2,7 +2,7 @@ import random
 
 from hypothesis import given, strategies as st
 
-from tutor import prompting
+from tutor import citations, prompting
 from tutor.types import Chunk, Message, RetrievedChunk
 
 
@@ -12,7 +12,7 @@ def hit(i: int, text: str) -> RetrievedChunk:
 
 
 def stream_through(text: str, n: int, seed: int = 0) -> tuple[str, list[int]]:
-    f = prompting.CitationFilter(n)
+    f = citations.CitationFilter(n)
     rnd = random.Random(seed)
     out, pos = [], 0
     while pos < len(text):  # arbitrary token boundaries, like a real tokenizer's
@@ -37,8 +37,8 @@ def test_filter_flushes_unclosed_bracket():
 @given(st.text(alphabet="ab [] 0123456789.", max_size=80), st.integers(0, 5), st.integers(0, 50))
 def test_every_citation_left_points_at_a_source(text, n, seed):
     out, cited = stream_through(text, n, seed)
-    assert set(prompting.citations_in(out, 99)) <= set(range(1, n + 1))
-    assert set(cited) == set(prompting.citations_in(out, n))
+    assert set(citations.citations_in(out, 99)) <= set(range(1, n + 1))
+    assert set(cited) == set(citations.citations_in(out, n))
 
 
 def test_notes_are_spotlighted_and_cannot_be_closed_early():
@@ -81,7 +81,7 @@ def test_socratic_prompts_switch_after_an_attempt():
 
 def test_best_supporting_source_by_overlap():
     hits = [hit(1, "Binary search halves a sorted array."), hit(2, "The chain rule multiplies derivatives.")]
-    assert prompting.best_supporting_sources("Use the chain rule: multiply the derivatives.", hits) == [2]
+    assert citations.best_supporting_sources("Use the chain rule: multiply the derivatives.", hits) == [2]
 
 
 SEARCH_NOTES = [
@@ -96,21 +96,21 @@ def test_a_claim_cited_to_the_wrong_excerpt_is_re_pointed_to_the_one_holding_it(
     hits = [hit(i + 1, t) for i, t in enumerate(SEARCH_NOTES)]
     answer = ("The lower bound returns the first position where the target could be inserted, keeping the array "
               "sorted; Python's bisect module implements it with bisect_left. [1]")
-    fixed, moved = prompting.repoint_citations(answer, hits)
+    fixed, moved = citations.repoint_citations(answer, hits)
     assert moved == 1 and fixed.endswith("bisect_left. [3]") and fixed[:-3] == answer[:-3]
 
 
 def test_right_citations_code_and_weak_evidence_are_left_alone():
     hits = [hit(i + 1, t) for i, t in enumerate(SEARCH_NOTES)]
     right = "Linear search checks each element in turn [1]. Binary search halves the interval each step [2]."
-    assert prompting.repoint_citations(right, hits) == (right, 0)
+    assert citations.repoint_citations(right, hits) == (right, 0)
     several = "Binary search halves the search interval; the lower bound is found with bisect_left [2][3]."
-    assert prompting.repoint_citations(several, hits) == (several, 0)  # one of the cited notes holds it
+    assert citations.repoint_citations(several, hits) == (several, 0)  # one of the cited notes holds it
     code = "Index with a[1] and call bisect_left on the sorted array to find the insertion position [3]."
-    assert prompting.repoint_citations(code, hits) == (code, 0)  # a[1] is code, not a citation
+    assert citations.repoint_citations(code, hits) == (code, 0)  # a[1] is code, not a citation
     vague = "It is fast [1]."  # too few shared words to overrule the model
-    assert prompting.repoint_citations(vague, hits) == (vague, 0)
-    assert prompting.repoint_citations("No notes [1].", []) == ("No notes [1].", 0)
+    assert citations.repoint_citations(vague, hits) == (vague, 0)
+    assert citations.repoint_citations("No notes [1].", []) == ("No notes [1].", 0)
 
 
 def test_truncate_notice():

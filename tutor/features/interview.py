@@ -38,10 +38,13 @@ from tutor.features.interview_bank import (
 )
 from tutor.features.interview_store import InterviewStore, InterviewStoreError, TopicHistory
 from tutor.features.rubric import EmbedFn, RubricScore, content_stems, score_answer, unscorable, words
-from tutor.metrics import Interaction, ModelCall
-from tutor.types import GenerationParams, GenerationRequest
+from tutor.metrics import Interaction
+from tutor.types import CallMeta, GenerationParams, GenerationRequest
 
 if TYPE_CHECKING:
+    from tutor.backends.base import LLMBackend
+    from tutor.config import GenerationConfig
+    from tutor.metrics import MetricsStore
     from tutor.service import Tutor
 
 logger = logging.getLogger(__name__)
@@ -289,22 +292,21 @@ def _pick(candidates: Sequence[InterviewQuestion], n: int, rng: random.Random,
 
 
 class InterviewCoach:
-    """Shared by every user of the app: holds the bank and the store, no per-user state."""
+    """Shared by every user of the app: holds the bank and the store, no per-user state.
 
-    def __init__(self, tutor: Tutor, bank: Bank, store: InterviewStore, embed: EmbedFn | None = None) -> None:
+    Built by the composition root (tutor/services.py) with what it uses: the tutor's course API
+    (retrieve, subjects, document ids) for reading suggestions, the metered backend for model answers,
+    the metrics store for learner analytics."""
+
+    def __init__(self, tutor: Tutor, bank: Bank, store: InterviewStore, *, backend: LLMBackend,
+                 generation: GenerationConfig, metrics: MetricsStore, embed: EmbedFn | None = None) -> None:
         self.tutor = tutor
         self.bank = bank
         self.store = store
+        self.backend = backend
+        self.generation = generation
+        self.metrics = metrics
         self.embed = embed
-
-    @classmethod
-    def from_tutor(cls, tutor: Tutor) -> InterviewCoach:
-        bank = load_bank(resolve_bank_dir(tutor.cfg.paths.interview_bank_dir))
-        if bank.problems:
-            logger.warning("interview bank: %d row problem(s), first: %s", len(bank.problems), bank.problems[0])
-        embedder = getattr(tutor.retriever, "embedder", None)
-        return cls(tutor, bank, InterviewStore(tutor.cfg.paths.interviews_db_path),
-                   embed=embedder.embed if embedder is not None else None)
 
     # ------------------------------------------------------------ choices
 
@@ -379,7 +381,7 @@ class InterviewCoach:
                 feedback = problem + " " + feedback
         self._save(session, q, kind, session.prompt().text, text, rub, result.score, notices)
         # For the admin's learner analytics: one graded answer, scored 0-1 (never raises).
-        self.tutor.metrics.record_interaction(Interaction(
+        self.metrics.record_interaction(Interaction(
             user=session.user, action="interview_answer", at=time.time(), subject=q.topic,
             difficulty=q.difficulty, correct=result.score / 10))
         model = self.model_answer(q, session.user) if model_answer else ModelAnswer(q.answer, None, None, None, "")
@@ -408,7 +410,7 @@ class InterviewCoach:
 
     def model_answer(self, q: InterviewQuestion, user: str) -> ModelAnswer:
         """The bank's reference answer, plus the model's own (interview adapter when available)."""
-        backend = self.tutor.backend
+        backend = self.backend
         try:
             adapters = backend.adapters()
         except Exception as e:  # noqa: BLE001 - model failed to load: the reference answer still shows
@@ -417,23 +419,26 @@ class InterviewCoach:
         note = ("Generated with the interview adapter." if adapter else
                 "The interview adapter is not installed, so this answer comes from the base model "
                 "(train it with `python -m training train --config training/configs/run_a.yaml`).")
-        g = self.tutor.cfg.generation
+        g = self.generation
         params = GenerationParams(max_new_tokens=min(MODEL_ANSWER_TOKENS, g.max_new_tokens), temperature=0.0,
                                   repetition_penalty=g.repetition_penalty)
-        request = GenerationRequest(messages=interview_messages(q.question), params=params, adapter=adapter)
-        started = time.time()
+        scored: dict[str, RubricScore] = {}
+
+        def judge(text: str) -> float:
+            # The call's quality is the rubric score of its answer; kept here so it is scored once.
+            scored["rubric"] = score_answer(text.strip(), q.key_points, self.embed, question=q.question)
+            return scored["rubric"].score / 10
+
+        request = GenerationRequest(messages=interview_messages(q.question), params=params, adapter=adapter,
+                                    meta=CallMeta("interview", user, judge))
         try:
             completion = generate(backend, request)
         except Exception as e:  # noqa: BLE001 - the reference answer still shows; say why there is no other
             logger.exception("interview model answer failed")
-            self.tutor.metrics.record_call(ModelCall.failure(backend.info().model, adapter, "interview", user,
-                                                             started, time.time() - started, e))
             return ModelAnswer(q.answer, None, adapter, None,
                                f"The model answer could not be generated ({type(e).__name__}).")
         text = completion.text.strip()
-        rub = score_answer(text, q.key_points, self.embed, question=q.question)
-        self.tutor.metrics.record_call(ModelCall.from_completion(completion, operation="interview", user=user,
-                                                                 started_at=started, quality=rub.score / 10))
+        rub = scored.get("rubric") or score_answer(text, q.key_points, self.embed, question=q.question)
         return ModelAnswer(q.answer, text or None, adapter, rub.coverage, note)
 
     # ------------------------------------------------------------ summary and history
@@ -458,7 +463,7 @@ class InterviewCoach:
         if not topics:
             return (), ()
         try:
-            on_disk = set(self.tutor.ingestor.scan())
+            on_disk = self.tutor.document_ids()
             subjects = set(self.tutor.subjects())
         except Exception:  # noqa: BLE001 - reading is an extra; the scores still show
             logger.exception("knowledge base not readable for interview reading")

@@ -29,9 +29,9 @@ from tutor.errors import InputError, TutorError
 from tutor.features import quiz_checks as checks
 from tutor.features.schemas import DIFFICULTIES, QUIZ_KINDS, QUESTION_SCHEMA, QuizItem, item_id_for
 from tutor.keypoint import candidate_sentences
-from tutor.metrics import ModelCall
+
 from tutor.retrieval.bm25 import STOPWORDS, _fold
-from tutor.types import Chunk, Completion, GenerationParams, GenerationRequest, Message, RetrievedChunk
+from tutor.types import CallMeta, Chunk, Completion, GenerationParams, GenerationRequest, Message, RetrievedChunk
 
 logger = logging.getLogger(__name__)
 
@@ -467,27 +467,34 @@ class QuizMaker:
         from tutor.backends.base import generate
         from tutor.backends.json_schema import parse
 
-        started = time.time()
+        checked: dict[str, tuple[QuizItem, str, str | None]] = {}
+
+        def judge(text: str) -> float:
+            value, why = parse(text, QUESTION_SCHEMA)
+            question = value["question"].strip() if value else ""
+            why = why or checks.model_question_ok(question, cand.term, cand.sentence)
+            phrased = item
+            if not why:
+                q = f"{question}\n\n(from “{item.topic}”)"
+                phrased = dataclasses.replace(item, question=q, item_id=item_id_for(q, item.answer, item.chunk_id),
+                                              generated_by="model")
+                failed = checks.check_item(phrased, chunk_text, seen)
+                why = f"failed {', '.join(failed)}" if failed else None
+            checked["item"] = (phrased, question, why)
+            # quality 1.0 = the model's question reached the learner; the mean over calls is the pass rate
+            return 0.0 if why else 1.0
+
+        request = dataclasses.replace(question_request(cand.sentence, cand.term), meta=CallMeta("quiz", learner, judge))
         try:
-            completion: Completion = generate(self.tutor.backend, question_request(cand.sentence, cand.term))
+            completion: Completion = generate(self.tutor.backend, request)
         except TutorError as e:
             # e.g. a backend without constrained decoding: the quiz goes on with cloze questions.
             logger.warning("quiz question phrasing unavailable, using cloze questions: %s", e)
             return item, False
         stats.model_calls += 1
-        value, why = parse(completion.text, QUESTION_SCHEMA)
-        question = value["question"].strip() if value else ""
-        why = why or checks.model_question_ok(question, cand.term, cand.sentence)
-        phrased = item
-        if not why:
-            q = f"{question}\n\n(from “{item.topic}”)"
-            phrased = dataclasses.replace(item, question=q, item_id=item_id_for(q, item.answer, item.chunk_id),
-                                          generated_by="model")
-            failed = checks.check_item(phrased, chunk_text, seen)
-            why = f"failed {', '.join(failed)}" if failed else None
-        # quality 1.0 = the model's question reached the learner; the mean over calls is the pass rate
-        self.tutor.metrics.record_call(ModelCall.from_completion(
-            completion, "quiz", learner, started, quality=0.0 if why else 1.0))
+        if "item" not in checked:
+            judge(completion.text)
+        phrased, question, why = checked["item"]
         if why:
             logger.debug("model question rejected (%s): %r", why, question)
             return item, True

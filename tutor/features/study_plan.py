@@ -12,6 +12,7 @@ cite a document the knowledge base does not have.
 """
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 import time
@@ -22,8 +23,8 @@ from typing import Iterator, Sequence, Union
 from tutor.errors import InputError, TutorError
 from tutor.features import quiz_checks as checks
 from tutor.features.schemas import DIFFICULTIES, PLAN_SCHEMA, WEEK_SCHEMA, PlanSession, PlanWeek, Reading, StudyPlan
-from tutor.metrics import ModelCall
-from tutor.types import Chunk, GenerationParams, GenerationRequest, Message
+
+from tutor.types import CallMeta, Chunk, GenerationParams, GenerationRequest, Message
 
 logger = logging.getLogger(__name__)
 
@@ -311,16 +312,24 @@ class PlanMaker:
         from tutor.backends.base import generate
         from tutor.backends.json_schema import parse
 
-        started = time.time()
+        checked: dict[str, tuple[dict | None, str | None]] = {}
+
+        def judge(text: str) -> float:
+            # quality 1.0 = the model's week reached the plan; the mean over calls is the pass rate
+            value, why = parse(text, WEEK_SCHEMA)
+            checked["week"] = (value, why or week_text_ok(value, topics))
+            return 0.0 if checked["week"][1] else 1.0
+
+        request = dataclasses.replace(week_request(subject, req.level, topics),
+                                      meta=CallMeta("study_plan", req.learner, judge))
         try:
-            completion = generate(self.tutor.backend, week_request(subject, req.level, topics))
+            completion = generate(self.tutor.backend, request)
         except TutorError as e:
             logger.warning("study-plan weeks written from the outline only: %s", e)
             return None, False
-        value, why = parse(completion.text, WEEK_SCHEMA)
-        why = why or week_text_ok(value, topics)
-        self.tutor.metrics.record_call(ModelCall.from_completion(
-            completion, "study_plan", req.learner, started, quality=0.0 if why else 1.0))
+        if "week" not in checked:
+            judge(completion.text)
+        value, why = checked["week"]
         if why:
             logger.debug("model week rejected (%s): %r", why, completion.text)
             return None, True

@@ -6,15 +6,19 @@ from pathlib import Path
 
 from tutor.backends.fake import FakeBackend
 from tutor.config import AppConfig, PathsConfig
-from tutor.learners import LearnerStore
 from tutor.retrieval import HashEmbedder
-from tutor.service import build_tutor
+from tutor.services import Services, build_services
 
 KB = Path(__file__).resolve().parents[3] / "knowledge_base"
 
 
-def make_tutor(data_dir: Path, **backend_kw):
+def make_services(data_dir: Path, **backend_kw) -> Services:
     cfg = AppConfig(paths=PathsConfig(knowledge_base_dir=KB, data_dir=data_dir))
-    tutor = build_tutor(cfg, backend=FakeBackend(**backend_kw), embedder=HashEmbedder())
-    assert tutor.warm_up().ready
-    return tutor, LearnerStore(cfg.paths.db_path)
+    services = build_services(cfg, backend=FakeBackend(**backend_kw), embedder=HashEmbedder())
+    assert services.tutor.warm_up().ready
+    return services
+
+
+def make_tutor(data_dir: Path, **backend_kw):
+    services = make_services(data_dir, **backend_kw)
+    return services.tutor, services.learners

@@ -13,7 +13,7 @@ from tutor.features import interview as iv
 from tutor.features.interview_bank import InterviewQuestion, split_of
 from tutor.features.interview_store import InterviewStore
 from tutor.retrieval import HashEmbedder
-from tutor.service import build_tutor
+from tutor.services import build_services
 
 # (topic, difficulty, question, reference answer, key points). Written so the lexical rubric
 # (the coach runs without an embedder in these tests) behaves like a human grader.
@@ -69,17 +69,26 @@ def write_bank(folder, with_train_item=True):
 
 
 @pytest.fixture
-def tutor(tmp_path):
+def services(tmp_path):
     cfg = make_cfg(tmp_path)
     cfg = dataclasses.replace(cfg, paths=dataclasses.replace(cfg.paths, interview_bank_dir=write_bank(tmp_path / "bank")))
-    t = build_tutor(cfg, backend=FakeBackend(), embedder=HashEmbedder())
-    assert t.warm_up().ready
-    return t
+    return _services(cfg)
+
+
+def _services(cfg, backend=None):
+    s = build_services(cfg, backend=backend or FakeBackend(), embedder=HashEmbedder())
+    assert s.tutor.warm_up().ready
+    return s
 
 
 @pytest.fixture
-def coach(tutor):
-    return _lexical(iv.InterviewCoach.from_tutor(tutor))
+def tutor(services):
+    return services.tutor
+
+
+@pytest.fixture
+def coach(services):
+    return _lexical(services.interviews)
 
 
 def _lexical(c):
@@ -123,9 +132,8 @@ def test_bad_settings_are_input_errors(coach, settings, msg):
 def test_empty_bank_is_a_clear_input_error(tutor, tmp_path):
     cfg = dataclasses.replace(tutor.cfg, paths=dataclasses.replace(tutor.cfg.paths,
                                                                    interview_bank_dir=tmp_path / "nothing"))
-    tutor.cfg = cfg
     with pytest.raises(InputError, match="could not be loaded"):
-        iv.InterviewCoach.from_tutor(tutor).start("ann", iv.InterviewSettings())
+        _services(cfg).interviews.start("ann", iv.InterviewSettings())
 
 
 def test_full_answer_scores_10_with_reference_and_generated_model_answer(coach, tutor):
@@ -146,11 +154,11 @@ def test_full_answer_scores_10_with_reference_and_generated_model_answer(coach, 
 
 
 def test_the_interview_adapter_is_used_when_loaded(tutor):
-    tutor.backend = FakeBackend(adapters=("interview", "tutor"))
-    c = _lexical(iv.InterviewCoach.from_tutor(tutor))
+    svc = _services(tutor.cfg, FakeBackend(adapters=("interview", "tutor")))
+    c = _lexical(svc.interviews)
     s = c.start("ann", iv.InterviewSettings("All topics", "Python", "beginner", 1), seed=0)
     _, fb = c.answer(s, _ref(s.current))
-    assert tutor.backend.requests[-1].adapter == "interview"
+    assert svc.tutor.backend.requests[-1].adapter == "interview"
     assert fb.model_answer.adapter == "interview" and "interview adapter" in fb.model_answer.note
 
 
@@ -213,10 +221,10 @@ def test_summary_history_and_reading_from_real_documents(coach, tutor):
     assert coach.history("bob") == ([], []), "one learner never sees another's history"
 
 
-def test_unwritable_history_keeps_the_interview_running(tutor, tmp_path):
+def test_unwritable_history_keeps_the_interview_running(services, tmp_path):
     blocker = tmp_path / "not-a-dir"
     blocker.write_text("x")
-    c = _lexical(iv.InterviewCoach.from_tutor(tutor))
+    c = _lexical(services.interviews)
     c.store = InterviewStore(blocker / "interviews.sqlite3")
     s = c.start("ann", iv.InterviewSettings("All topics", "Python", None, 1), seed=0)
     assert s.session_id is None and any("history" in n for n in s.notes)

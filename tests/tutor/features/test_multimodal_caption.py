@@ -52,12 +52,17 @@ def test_missing_caption_model_is_a_clear_load_error(tmp_path):
         Captioner(str(tmp_path / "no-such-model")).load()
 
 
-def test_not_configured_is_a_normal_state():
-    from tutor.features.multimodal.service import get_engines
+def test_not_configured_is_a_normal_state(tmp_path):
+    from tests.tutor.test_service import make_cfg
+    from tutor.backends.fake import FakeBackend
+    from tutor.features.multimodal.service import make_engines
+    from tutor.retrieval import HashEmbedder
+    from tutor.services import build_services
 
     cfg = AppConfig()
-    assert cfg.media.caption_model == "" and get_engines(cfg).captioner is None
+    assert cfg.media.caption_model == "" and make_engines(cfg).captioner is None
     assert "SMARTLEARN_MEDIA_CAPTION_MODEL" in NOT_CONFIGURED
-    with_model = dataclasses.replace(cfg, media=MediaConfig(caption_model="/some/blip"))
-    assert get_engines(with_model).captioner is not None  # created, not loaded (lazy)
-    assert get_engines(with_model).captioner is get_engines(with_model).captioner, "shared, one per process"
+    with_model = dataclasses.replace(make_cfg(tmp_path), media=MediaConfig(caption_model="/some/blip"))
+    services = build_services(with_model, backend=FakeBackend(), embedder=HashEmbedder())
+    captioner = services.media.engines.captioner
+    assert captioner is not None and not captioner._loaded.loaded  # created by the composition root, not loaded

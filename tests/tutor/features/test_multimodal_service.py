@@ -13,6 +13,7 @@ from tutor.config import MediaConfig
 from tutor.errors import InputError
 from tutor.features.multimodal import MediaService, compose_question
 from tutor.features.multimodal.caption import NOT_CONFIGURED
+from tutor.metrics.meter import Meter
 from tutor.retrieval import HashEmbedder
 from tutor.service import build_tutor
 from tutor.types import Answer, Delta
@@ -122,7 +123,7 @@ def test_ask_sends_instruction_and_image_text_and_returns_a_cited_answer(tutor):
 
 
 def test_speech_ocr_and_caption_calls_are_recorded_per_user(tutor, tmp_path):
-    svc = MediaService(tutor.cfg, fake_engines(captioner=FakeCaptioner()), metrics=tutor.metrics)
+    svc = MediaService(tutor.cfg, fake_engines(captioner=FakeCaptioner()), Meter(tutor.metrics))
     svc.transcribe(write_wav(tmp_path / "q.wav", tone(2.0)), user="ann")
     svc.read_image(photo(tmp_path / "p.png"), user="ann")
     calls = {c.operation: c for c in tutor.metrics.recent_calls(10)}
@@ -139,7 +140,7 @@ def test_a_failing_model_is_recorded_as_a_failed_call_and_bad_input_is_not(tutor
         def transcribe(self, samples, language):
             raise RuntimeError("weights corrupt")
 
-    svc = MediaService(tutor.cfg, fake_engines(speech=Broken()), metrics=tutor.metrics)
+    svc = MediaService(tutor.cfg, fake_engines(speech=Broken()), Meter(tutor.metrics))
     with pytest.raises(RuntimeError):
         svc.transcribe(write_wav(tmp_path / "q.wav", tone(2.0)), user="bob")
     with pytest.raises(InputError):
@@ -151,7 +152,7 @@ def test_a_failing_model_is_recorded_as_a_failed_call_and_bad_input_is_not(tutor
 def test_the_recorded_media_operations_are_the_ones_statistics_keep_out_of_recommendations(tutor, tmp_path):
     from tutor.metrics.stats import MEDIA_OPERATIONS
 
-    svc = MediaService(tutor.cfg, fake_engines(captioner=FakeCaptioner()), metrics=tutor.metrics)
+    svc = MediaService(tutor.cfg, fake_engines(captioner=FakeCaptioner()), Meter(tutor.metrics))
     svc.transcribe(write_wav(tmp_path / "q.wav", tone(2.0)))
     svc.read_image(photo(tmp_path / "p.png"))
     assert {c.operation for c in tutor.metrics.recent_calls(10)} == MEDIA_OPERATIONS

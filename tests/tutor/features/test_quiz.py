@@ -6,6 +6,8 @@ import threading
 
 import pytest
 
+from tutor.metrics.meter import MeteredBackend
+
 from tutor.backends.fake import FakeBackend
 from tutor.features import quiz_checks as checks
 from tutor.features.quiz import ItemReady, QuizFinished, QuizInputError, QuizMaker, QuizRequest, QuizStarted
@@ -101,7 +103,8 @@ def test_no_repeats_across_recent_quizzes(kb):
 def swap_backend(kb):
     tutor, _ = kb
     original = tutor.backend
-    yield lambda b: setattr(tutor, "backend", b)
+    # the composition root meters every backend; a swapped-in one is metered the same way
+    yield lambda b: setattr(tutor, "backend", MeteredBackend(b, original.meter))
     tutor.backend = original
 
 

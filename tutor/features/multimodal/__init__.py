@@ -4,7 +4,7 @@ checks.py refuses bad uploads with clear messages, audio.py decodes audio, servi
 the Tutor. Heavy libraries (faster-whisper, whisper, torch, rapidocr) are imported inside functions.
 """
 from tutor.features.multimodal.results import FILLER_WORDS, ImageReading, OcrLine, Transcript, Word
-from tutor.features.multimodal.service import Engines, MediaService, compose_question, get_engines
+from tutor.features.multimodal.service import Engines, MediaService, compose_question, make_engines
 
 __all__ = ["FILLER_WORDS", "Engines", "ImageReading", "MediaService", "OcrLine", "Transcript", "Word",
-           "compose_question", "get_engines"]
+           "compose_question", "make_engines"]

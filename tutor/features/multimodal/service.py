@@ -1,18 +1,18 @@
 """Ties speech, OCR and captions to the Tutor: a file comes in, checked text goes out for the
 learner to edit, and the edited text is asked like a chat question (same retrieval, citations).
 
-The engines are process-wide and shared by every user (get_engines): each loads its weights on
-first use, once. Nothing per user is stored here.
+The engines are built once by the composition root (tutor/services.py, ``make_engines``) and shared by
+every user and every tab that takes voice or images: each loads its weights on first use, once.
+Nothing per user is stored here.
 """
 from __future__ import annotations
 
 import dataclasses
 import logging
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator, Protocol
+from typing import Iterator
 
 import numpy as np
 
@@ -24,7 +24,7 @@ from tutor.features.multimodal.checks import check_audio_file, check_image_file,
 from tutor.features.multimodal.ocr import OcrEngine
 from tutor.features.multimodal.results import ImageReading, Transcript
 from tutor.features.multimodal.speech import SpeechBackend, make_speech
-from tutor.metrics import ModelCall
+from tutor.metrics.meter import Meter
 
 logger = logging.getLogger(__name__)
 
@@ -39,28 +39,12 @@ class Engines:
     captioner: Captioner | None  # None: no caption model configured
 
 
-_engines: dict[tuple, Any] = {}
-_engines_lock = threading.Lock()
-
-
-def _shared(key: tuple, factory: Callable[[], Any]) -> Any:
-    with _engines_lock:
-        if key not in _engines:
-            _engines[key] = factory()
-        return _engines[key]
-
-
-def get_engines(cfg: AppConfig) -> Engines:
-    """The engines for this config, created once per process (cheap: weights load on first use)."""
+def make_engines(cfg: AppConfig) -> Engines:
+    """The engines for this config (cheap: weights load on first use). Called once, by the composition root."""
     m = cfg.media
     cache = cfg.paths.model_cache_dir
-    speech = _shared(("speech", m.speech_backend, m.speech_model, m.speech_threads, m.speech_compute_type),
-                     lambda: make_speech(m, cache / "whisper"))
-    ocr = _shared(("ocr", m.ocr_threads), lambda: OcrEngine(m.ocr_threads))
-    captioner = None
-    if m.caption_model.strip():
-        captioner = _shared(("caption", m.caption_model), lambda: Captioner(m.caption_model, str(cache)))
-    return Engines(speech, ocr, captioner)
+    captioner = Captioner(m.caption_model, str(cache)) if m.caption_model.strip() else None
+    return Engines(make_speech(m, cache / "whisper"), OcrEngine(m.ocr_threads), captioner)
 
 
 def _minutes(seconds: float) -> str:
@@ -70,43 +54,18 @@ def _minutes(seconds: float) -> str:
     return f"{seconds:g} seconds"
 
 
-class CallRecorder(Protocol):
-    def record_call(self, call: ModelCall) -> int | None: ...
-
-
 class MediaService:
     """What the voice & photo tab (and the interview coach) call.
 
-    With a recorder (the tutor's metrics store), every transcription, OCR read and caption is recorded as a
-    model call (operation "speech", "ocr", "caption"; completion_tokens = words out), so the admin's
-    per-model statistics cover these models too. Input that fails the checks never reaches a model and is
-    not recorded; a model that raises is recorded as a failed call."""
+    Every transcription, OCR read and caption goes through the meter (operation "speech", "ocr",
+    "caption"; completion_tokens = words out), so the admin's per-model statistics cover these models
+    too. Input that fails the checks never reaches a model and is not recorded; a model that raises is
+    recorded as a failed call."""
 
-    def __init__(self, cfg: AppConfig, engines: Engines | None = None, metrics: CallRecorder | None = None) -> None:
+    def __init__(self, cfg: AppConfig, engines: Engines, meter: Meter | None = None) -> None:
         self.cfg: MediaConfig = cfg.media
-        self.engines = engines or get_engines(cfg)
-        self.metrics = metrics
-
-    def _timed_call(self, model: str, operation: str, user: str, run: Callable[[], Any],
-                    words: Callable[[Any], int]) -> tuple[Any, float]:
-        """run() timed and recorded; returns its result and the seconds it took."""
-        started, t0 = time.time(), time.perf_counter()
-        try:
-            out = run()
-        except InputError:
-            raise  # the learner's input (e.g. an unsupported language), not a model failure
-        except Exception as e:
-            if self.metrics is not None:
-                self.metrics.record_call(ModelCall.failure(model, None, operation, user, started,
-                                                           time.perf_counter() - t0, e))
-            raise
-        latency = time.perf_counter() - t0
-        if self.metrics is not None:
-            # not streamed: the first text is there when the whole result is
-            self.metrics.record_call(ModelCall(
-                model=model, adapter=None, operation=operation, user=user, started_at=started, ttft_s=latency,
-                latency_s=latency, prompt_tokens=0, completion_tokens=words(out), tokens_per_s=None, success=True))
-        return out, latency
+        self.engines = engines
+        self.meter = meter or Meter(None)
 
     # ------------------------------------------------------------ speech
 
@@ -124,7 +83,7 @@ class MediaService:
                            user: str = "anonymous") -> Transcript:
         lang = language if language is not None else self.cfg.speech_language
         speech = self.engines.speech
-        t, _ = self._timed_call(f"{speech.name}:{speech.model}", "speech", user,
+        t, _ = self.meter.timed(f"{speech.name}:{speech.model}", "speech", user,
                                 lambda: speech.transcribe(samples, lang), lambda t: len(t.words))
         notice = None
         if truncated:
@@ -140,7 +99,7 @@ class MediaService:
 
     def read_image(self, path: str | Path | None, *, user: str = "anonymous") -> ImageReading:
         image = check_image_file(path, self.cfg.max_image_mb, self.cfg.max_image_megapixels)
-        lines, ocr_s = self._timed_call(OCR_MODEL, "ocr", user, lambda: self.engines.ocr.read(np.asarray(image)),
+        lines, ocr_s = self.meter.timed(OCR_MODEL, "ocr", user, lambda: self.engines.ocr.read(np.asarray(image)),
                                         lambda lines: sum(len(line.text.split()) for line in lines))
         caption, note, caption_s = None, None, 0.0
         if self.engines.captioner is None:
@@ -149,7 +108,7 @@ class MediaService:
             t1 = time.perf_counter()  # a failed caption's time counts too
             try:
                 captioner = self.engines.captioner
-                caption = self._timed_call(f"caption:{captioner.model}", "caption", user,
+                caption = self.meter.timed(f"caption:{captioner.model}", "caption", user,
                                            lambda: captioner.caption(image), lambda c: len(c.split()))[0] or None
             except Exception as e:  # noqa: BLE001 - a failed caption must not lose the OCR text
                 logger.exception("captioning failed")
