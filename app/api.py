@@ -91,6 +91,45 @@ def build_router(services: Services) -> APIRouter:
             raise HTTPException(503, "The metrics database could not store the call; see the admin tab.")
         return {"id": call_id}
 
+    _add_statistics_routes(router, monitor, known_model)
+
+    @router.get("/export", summary="Everything in a window, as JSON or CSV")
+    def export(format: Literal["json", "csv"] = "json", table: Literal[tuple(EXPORT_TABLES)] | None = None,
+               since: Since = None, until: Until = None, hours: Hours = None) -> Response:
+        since, until = _window(since, until, hours)
+        bundle = monitor.export(since, until, (table,) if table else None)
+        if format == "json":
+            return Response(bundle.to_json(), media_type="application/json")
+        if table:
+            return Response(bundle.to_csv(table), media_type="text/csv",
+                            headers={"Content-Disposition": f'attachment; filename="{table}.csv"'})
+        return Response(bundle.to_csv_zip(), media_type="application/zip",
+                        headers={"Content-Disposition": 'attachment; filename="smartlearn-metrics.zip"'})
+
+    @router.delete("/models/{model}", summary="Clear one model's calls (confirm=true required)")
+    def clear(model: str, confirm: bool = False, adapter: str | None = None) -> dict:
+        if not confirm:
+            raise HTTPException(400, "Clearing deletes data for good: repeat the request with confirm=true.")
+        known_model(model)
+        return {"deleted": monitor.clear_model(model, adapter).rows}
+
+    @router.post("/clear-old", summary="Delete data older than N days (confirm=true required)")
+    def clear_old(days: Annotated[float, Query(gt=0, le=3650)], confirm: bool = False) -> dict:
+        if not confirm:
+            raise HTTPException(400, "Clearing deletes data for good: repeat the request with confirm=true.")
+        return {"deleted": monitor.clear_older_than(days).rows}
+
+    @router.get("/health", summary="Health score and alerts")
+    def health() -> dict:
+        h = monitor.health()
+        return {"score": h.score, "label": h.label, "alerts": [vars(a) for a in h.alerts]}
+
+    return router
+
+
+def _add_statistics_routes(router: APIRouter, monitor, known_model) -> None:
+    """Read-only views of the recorded calls: statistics, comparison, recommendation, trends."""
+
     @router.get("/statistics", summary="Statistics of every model")
     def statistics(since: Since = None, until: Until = None, hours: Hours = None, by_operation: bool = True) -> list:
         since, until = _window(since, until, hours)
@@ -132,39 +171,6 @@ def build_router(services: Services) -> APIRouter:
         except ValueError as e:
             raise HTTPException(400, str(e)) from e
         return [vars(p) for p in points]
-
-    @router.get("/export", summary="Everything in a window, as JSON or CSV")
-    def export(format: Literal["json", "csv"] = "json", table: Literal[tuple(EXPORT_TABLES)] | None = None,
-               since: Since = None, until: Until = None, hours: Hours = None) -> Response:
-        since, until = _window(since, until, hours)
-        bundle = monitor.export(since, until, (table,) if table else None)
-        if format == "json":
-            return Response(bundle.to_json(), media_type="application/json")
-        if table:
-            return Response(bundle.to_csv(table), media_type="text/csv",
-                            headers={"Content-Disposition": f'attachment; filename="{table}.csv"'})
-        return Response(bundle.to_csv_zip(), media_type="application/zip",
-                        headers={"Content-Disposition": 'attachment; filename="smartlearn-metrics.zip"'})
-
-    @router.delete("/models/{model}", summary="Clear one model's calls (confirm=true required)")
-    def clear(model: str, confirm: bool = False, adapter: str | None = None) -> dict:
-        if not confirm:
-            raise HTTPException(400, "Clearing deletes data for good: repeat the request with confirm=true.")
-        known_model(model)
-        return {"deleted": monitor.clear_model(model, adapter).rows}
-
-    @router.post("/clear-old", summary="Delete data older than N days (confirm=true required)")
-    def clear_old(days: Annotated[float, Query(gt=0, le=3650)], confirm: bool = False) -> dict:
-        if not confirm:
-            raise HTTPException(400, "Clearing deletes data for good: repeat the request with confirm=true.")
-        return {"deleted": monitor.clear_older_than(days).rows}
-
-    @router.get("/health", summary="Health score and alerts")
-    def health() -> dict:
-        h = monitor.health()
-        return {"score": h.score, "label": h.label, "alerts": [vars(a) for a in h.alerts]}
-
-    return router
 
 
 def build_api(services: Services) -> FastAPI:

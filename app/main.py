@@ -119,26 +119,33 @@ def build_app(services: Services) -> gr.Blocks:
 
         timer.tick(_tick, None, [status, timer, subject, plan_subject, quiz_subject], api_name=False)
 
-        # gr.api reads the (real, not stringified) hints: the yielded value is one JSON dict.
-        def _ask(question: str, subject: str = "", socratic: bool = False) -> dict:
-            yield from ask_api(tutor, question, subject, socratic)
-
-        gr.api(_ask, api_name="ask")
-
-        def _status() -> dict:
-            st = tutor.status()
-            return {"state": st.state, "message": st.message, "ready": st.ready}
-
-        gr.api(_status, api_name="status")
-
-        # Quizzes for programs: API learners are "api:<learner>", apart from browser learners.
-        def _quiz(subject: str, count: int = 5, kind: str = "mcq", topic: str = "", learner: str = "client") -> dict:
-            yield from quiz_tab.quiz_api(services.quizzes, learners, learner, subject, topic, count, kind)
-
-        gr.api(_quiz, api_name="quiz")
-
-        def _quiz_answer(quiz_id: str, item_id: str, answer: str, learner: str = "client") -> dict:
-            return quiz_tab.answer_api(tutor, learners, learner, quiz_id, item_id, answer)
-
-        gr.api(_quiz_answer, api_name="quiz_answer")
+        _register_api(services)
     return demo
+
+
+def _register_api(services: Services) -> None:
+    """The JSON endpoints for programs (gradio_client), inside the Blocks being built."""
+    tutor, learners = services.tutor, services.learners
+
+    # gr.api reads the (real, not stringified) hints: the yielded value is one JSON dict.
+    def _ask(question: str, subject: str = "", socratic: bool = False) -> dict:
+        yield from ask_api(tutor, question, subject, socratic)
+
+    gr.api(_ask, api_name="ask")
+
+    def _status() -> dict:
+        st = tutor.status()
+        return {"state": st.state, "message": st.message, "ready": st.ready}
+
+    gr.api(_status, api_name="status")
+
+    # Quizzes for programs: API learners are "api:<learner>", apart from browser learners.
+    def _quiz(subject: str, count: int = 5, kind: str = "mcq", topic: str = "", learner: str = "client") -> dict:
+        yield from quiz_tab.quiz_api(services.quizzes, learners, learner, subject, topic, count, kind)
+
+    gr.api(_quiz, api_name="quiz")
+
+    def _quiz_answer(quiz_id: str, item_id: str, answer: str, learner: str = "client") -> dict:
+        return quiz_tab.answer_api(tutor, learners, learner, quiz_id, item_id, answer)
+
+    gr.api(_quiz_answer, api_name="quiz_answer")

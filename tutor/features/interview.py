@@ -292,11 +292,8 @@ def _pick(candidates: Sequence[InterviewQuestion], n: int, rng: random.Random,
 
 
 class InterviewCoach:
-    """Shared by every user of the app: holds the bank and the store, no per-user state.
-
-    Built by the composition root (tutor/services.py) with what it uses: the tutor's course API
-    (retrieve, subjects, document ids) for reading suggestions, the metered backend for model answers,
-    the metrics store for learner analytics."""
+    """Shared by every user: the bank and the store, no per-user state. Built by tutor/services.py with the
+    tutor's course API (reading suggestions), the metered backend (model answers) and the metrics store."""
 
     def __init__(self, tutor: Tutor, bank: Bank, store: InterviewStore, *, backend: LLMBackend,
                  generation: GenerationConfig, metrics: MetricsStore, embed: EmbedFn | None = None) -> None:
@@ -424,8 +421,7 @@ class InterviewCoach:
                                   repetition_penalty=g.repetition_penalty)
         scored: dict[str, RubricScore] = {}
 
-        def judge(text: str) -> float:
-            # The call's quality is the rubric score of its answer; kept here so it is scored once.
+        def judge(text: str) -> float:  # the call's quality is its answer's rubric score, kept: scored once
             scored["rubric"] = score_answer(text.strip(), q.key_points, self.embed, question=q.question)
             return scored["rubric"].score / 10
 
