@@ -190,28 +190,10 @@ class Ingestor:
             return f"index has {actual} chunks, manifest expects {expected}"
         return None
 
-    def _run(self, progress: Progress | None, rebuild: bool, only: set[str] | None) -> IngestReport:
-        t0 = time.perf_counter()
-        if not self.kb_dir.is_dir():
-            # Refuse rather than "ingest" an empty folder: a wrong working directory or path would
-            # otherwise silently remove every document from the index.
-            raise ConfigError(
-                f"The knowledge-base folder {self.kb_dir.resolve()} does not exist "
-                "(setting paths.knowledge_base_dir, env SMARTLEARN_PATHS_KNOWLEDGE_BASE_DIR)."
-            )
-        manifest = self._load_manifest()
-        reason = self._full_rebuild_reason(manifest, rebuild)
-        full = reason is not None
-        if full:
-            logger.info("full (re)ingest of %s: %s", self.kb_dir, reason)
-            status = self.store.open()
-            if not (status.fresh and self.store.count() == 0):
-                self.store.reset(reason or "rebuild")
-            manifest = _Manifest(params=self._params())
-            self._save(manifest)
-            only = None  # a rebuild covers the whole folder, uploads included
-        assert manifest is not None
-
+    def _changes(self, manifest: _Manifest, only: set[str] | None
+                 ) -> tuple[list[tuple[str, Path, dict, bool]], list[str], list[IngestSkip], int]:
+        """(documents to (re)index, ids removed from the folder, files refused, how many are unchanged),
+        by content hash against the manifest."""
         on_disk = self.scan()
         if only is not None:
             on_disk = {d: p for d, p in on_disk.items() if d in only}
@@ -236,6 +218,31 @@ class Ingestor:
                     manifest.files[doc_id] = {**old, **fp}
                 continue
             todo.append((doc_id, path, fp, old is not None))
+        return todo, removed, skipped, unchanged
+
+    def _run(self, progress: Progress | None, rebuild: bool, only: set[str] | None) -> IngestReport:
+        t0 = time.perf_counter()
+        if not self.kb_dir.is_dir():
+            # Refuse rather than "ingest" an empty folder: a wrong working directory or path would
+            # otherwise silently remove every document from the index.
+            raise ConfigError(
+                f"The knowledge-base folder {self.kb_dir.resolve()} does not exist "
+                "(setting paths.knowledge_base_dir, env SMARTLEARN_PATHS_KNOWLEDGE_BASE_DIR)."
+            )
+        manifest = self._load_manifest()
+        reason = self._full_rebuild_reason(manifest, rebuild)
+        full = reason is not None
+        if full:
+            logger.info("full (re)ingest of %s: %s", self.kb_dir, reason)
+            status = self.store.open()
+            if not (status.fresh and self.store.count() == 0):
+                self.store.reset(reason or "rebuild")
+            manifest = _Manifest(params=self._params())
+            self._save(manifest)
+            only = None  # a rebuild covers the whole folder, uploads included
+        assert manifest is not None
+
+        todo, removed, skipped, unchanged = self._changes(manifest, only)
 
         for doc_id in removed:
             self.store.delete_doc(doc_id)
