@@ -120,7 +120,7 @@ def loadavg() -> list[float]:
 
 
 class _Split:
-    """Wraps the parts Retriever.search calls (embedder.embed, Retriever._dense, bm25.scores/search)
+    """Wraps the parts Retriever.search calls (embedder.embed, dense.search, bm25.scores/search)
     on the instances, so one search's time splits into embed / dense / bm25 / the rest (fusion)."""
 
     PARTS = ("embed", "dense", "bm25")
@@ -129,9 +129,10 @@ class _Split:
         self.retriever = retriever
         self.current = {p: 0.0 for p in self.PARTS}
         self._undo: list[tuple[Any, str]] = []
-        bm25 = retriever._current().bm25  # the snapshot the searches will use (store unchanged)
+        snap = retriever._current()  # the snapshot the searches will use (store unchanged)
+        bm25 = snap.bm25
         self._wrap(retriever.embedder, "embed", "embed")
-        self._wrap(retriever, "_dense", "dense")
+        self._wrap(snap.dense, "search", "dense")
         self._wrap(bm25, "scores", "bm25")
         self._wrap(bm25, "search", "bm25")
 
@@ -146,7 +147,7 @@ class _Split:
             finally:
                 current[part] += time.perf_counter() - t0
 
-        setattr(obj, attr, timed)
+        object.__setattr__(obj, attr, timed)  # object's: the snapshot parts are frozen dataclasses
         self._undo.append((obj, attr))
 
     def reset(self) -> None:
@@ -156,7 +157,7 @@ class _Split:
     def close(self) -> None:
         for obj, attr in self._undo:
             try:
-                delattr(obj, attr)
+                object.__delattr__(obj, attr)
             except AttributeError:
                 pass
 
@@ -216,11 +217,7 @@ def latency_block(retriever: Retriever, n: int, label: str) -> dict[str, Any]:
 
 def _memory_dense(retriever: Retriever) -> Callable[[np.ndarray, int, str | None], list[tuple[Chunk, float]]]:
     """The app's dense search (exact, in memory) over the retriever's current snapshot."""
-    snap = retriever._current()
-    dense = getattr(snap, "dense", None)
-    if dense is not None:
-        return dense.search
-    return lambda q, n, subject: retriever._dense(snap, q, n, subject)  # before the DenseIndex module
+    return retriever._current().dense.search
 
 
 def _chroma_collection(store: ChromaStore) -> Any:
