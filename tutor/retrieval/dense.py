@@ -5,7 +5,20 @@ Chroma (tutor/retrieval/store.py) is only the durable store the index is loaded 
 queried. Measured with `python -m bench.retrieval` (`dense_compare`: the dense search alone, same
 query embeddings, the modes interleaved query by query; 2 shared cores):
 
-DECISION_NUMBERS
+  top-20, p50/p95 ms       in memory, all | in memory, subject | Chroma, all | Chroma, subject
+  10k chunks                    2.3 / 6.5  |        0.4 / 4.5   | 12.9 / 47.6 |   31.2 / 92.1
+  100k chunks                  45.7 / 80.8 |        6.3 / 18.3  | 18.9 / 38.9 |  284.9 / 598.5
+  (load average 11-15 on the 2 cores while measured: every number is inflated, Chroma's recall@20
+  against the exact top-20 was 0.9975 unfiltered and 0.999-1.0 filtered, minimum 0.95.)
+  The run before, on a quiet machine: in memory 0.7 ms at 10k and 5.9 ms (p95 7.1) at 100k unfiltered,
+  0.9 ms filtered at 100k; Chroma ~1.7 / ~3 ms unfiltered and ~8 / ~55 ms with a subject filter.
+
+Chroma's filtered query loads the subject's ids from SQLite on every call, so at 100k it alone breaks
+the 50 ms retrieval target, and subject filters are common (questions and quizzes take the
+learner's subject). Unfiltered, Chroma's HNSW is faster than the exact scan at 100k under load (the
+scan reads the whole 150 MB matrix per query), but it is approximate, and a second path by size is
+what this module replaces. So one exact path; if unfiltered search at 100k+ becomes the bottleneck, halve the
+matrix (float16) or add an ANN index over this matrix, not a second store.
 
 Copy-on-write: a DenseIndex is never changed after `build`; after a write to the store the Retriever
 builds a new one and swaps its reference, so any number of searches read it at once without a lock.
