@@ -7,18 +7,10 @@ BM25-only ones, from the query and chunk embeddings) and its BM25 score. `covere
 best dense similarity reaches `relevance_floor`: below it the knowledge base does not cover the
 question and the tutor should say so instead of citing weak hits.
 
-The BM25 index and a copy of the chunk embeddings live in an immutable snapshot rebuilt when the
-store's version changes; searches only read shared state, so any number may run at once.
-
-Dense candidates are the exact top-n cosine similarities over the snapshot's embeddings, which it
-keeps grouped by subject so a subject filter is a contiguous slice: one matrix-vector product on the
-calling thread. Measured on 2 cores (bench/retrieval.py): ~0.4 ms at 10k chunks, ~5 ms at 100k,
-~0.5 ms for one subject's 12.5k of 100k. Chroma's query costs ~1.7 ms at 10k and ~3 ms at 100k
-unfiltered (SQLite reads around the HNSW search), but ~8 ms at 10k and ~55 ms at 100k with a `where`
-subject filter (it loads the subject's ids on every call), and HNSW is approximate (recall@20 ~0.99
-on synthetic 10k/100k indexes, but one build of a 100k index missed the whole true top-20 for one
-question). Above _EXACT_MAX_CHUNKS chunks an unfiltered search uses Chroma's HNSW, whose cost grows
-slower than linearly; store.query stays the way to search the store directly.
+Dense candidates come from the one dense index (tutor/retrieval/dense.py: exact, in memory; why
+not Chroma's query is written there, with the numbers). The BM25 index and the dense index live in
+an immutable snapshot, rebuilt from the store when its version changes and swapped in by reference
+(copy-on-write): searches only read shared state, so any number may run at once without a lock.
 """
 from __future__ import annotations
 
@@ -27,21 +19,16 @@ import threading
 import time
 from dataclasses import dataclass
 
-import numpy as np
-
 from tutor.config import RetrievalConfig
 from tutor.errors import InputError
 from tutor.retrieval.bm25 import BM25Index
 from tutor.retrieval.chunking import context_text
+from tutor.retrieval.dense import DenseIndex
 from tutor.retrieval.embeddings import Embedder
 from tutor.retrieval.store import ChromaStore
 from tutor.types import Chunk, RetrievalResult, RetrievedChunk
 
 logger = logging.getLogger(__name__)
-
-# Largest index searched exactly without a subject filter (~10 ms per query at 200k chunks on one
-# core); above it, Chroma's HNSW.
-_EXACT_MAX_CHUNKS = 200_000
 
 
 @dataclass(frozen=True)
@@ -49,10 +36,7 @@ class _Snapshot:
     version: int
     chunks: tuple[Chunk, ...]
     index_of: dict[str, int]
-    vectors: np.ndarray  # (n, dim) chunk embeddings, grouped by subject: chunk i is row row_of[i]
-    row_of: np.ndarray  # (n,) chunk index -> row in vectors
-    chunk_at: np.ndarray  # (n,) row in vectors -> chunk index
-    subject_rows: dict[str, tuple[int, int]]  # subject -> its rows [start, stop) in vectors
+    dense: DenseIndex
     bm25: BM25Index
     subjects: tuple[str, ...]
 
@@ -96,22 +80,11 @@ class Retriever:
         t0 = time.perf_counter()
         chunks, emb = self.store.all_chunks(with_embeddings=True)
         bm25 = BM25Index([context_text(c.title, c.section, c.text) for c in chunks], [c.subject for c in chunks])
-        # Rows grouped by subject (stable, so corpus order within a subject) for filtered dense search.
-        chunk_at = np.asarray(sorted(range(len(chunks)), key=lambda i: chunks[i].subject), dtype=np.int64)
-        row_of = np.empty_like(chunk_at)
-        row_of[chunk_at] = np.arange(len(chunk_at))
-        subject_rows: dict[str, tuple[int, int]] = {}
-        for row, i in enumerate(chunk_at.tolist()):
-            start, _ = subject_rows.get(chunks[i].subject, (row, row))
-            subject_rows[chunks[i].subject] = (start, row + 1)
         snap = _Snapshot(
             version=version,
             chunks=tuple(chunks),
             index_of={c.id: i for i, c in enumerate(chunks)},
-            vectors=np.ascontiguousarray(emb[chunk_at], dtype=np.float32),
-            row_of=row_of,
-            chunk_at=chunk_at,
-            subject_rows=subject_rows,
+            dense=DenseIndex.build(chunks, emb),
             bm25=bm25,
             subjects=tuple(sorted({c.subject for c in chunks}, key=str.lower)),
         )
@@ -120,15 +93,15 @@ class Retriever:
         return snap
 
     def warm_up(self) -> float:
-        """Open the store, build the BM25 snapshot and load the embedding model now, so the first
-        learner's question does not pay for it. Returns the seconds it took."""
+        """Open the store, build the snapshot (BM25 and dense index) and load the embedding model now,
+        so the first learner's question does not pay for it. Returns the seconds it took."""
         t0 = time.perf_counter()
         self._current()
         self.embedder.embed(["warm up"])
         return time.perf_counter() - t0
 
     def refresh(self) -> None:
-        """Rebuild the in-memory BM25 snapshot now (searches also do it lazily after a change)."""
+        """Rebuild the in-memory snapshot now (searches also do it lazily after a change)."""
         with self._snap_lock:
             self._snapshot = self._build_snapshot(self.store.version)
 
@@ -148,22 +121,6 @@ class Retriever:
                 return s
         return subject.strip()  # unknown: searching it finds nothing, which is the honest answer
 
-    def _dense(self, snap: _Snapshot, q: np.ndarray, n: int, subject: str | None) -> list[tuple[Chunk, float]]:
-        """Top-n chunks (of one subject, or all) by cosine similarity, best first (ties: corpus order)."""
-        if subject is None and len(snap.chunks) > _EXACT_MAX_CHUNKS:
-            return self.store.query(q, n)
-        start, stop = (0, len(snap.chunks)) if subject is None else snap.subject_rows.get(subject, (0, 0))
-        if stop <= start or n <= 0:
-            return []
-        # einsum, not `@`: a matrix-vector product goes to OpenBLAS, whose threads stall for a
-        # scheduler tick (~8 ms) when another process keeps the cores busy; einsum stays on this thread.
-        sims = np.einsum("ij,j->i", snap.vectors[start:stop], np.asarray(q, dtype=np.float32))
-        top = np.argpartition(-sims, n - 1)[:n] if sims.size > n else np.arange(sims.size)
-        idx = snap.chunk_at[start + top]
-        order = np.lexsort((idx, -sims[top]))
-        top, idx = top[order], idx[order]
-        return [(snap.chunks[i], float(sims[j])) for j, i in zip(top.tolist(), idx.tolist())]
-
     def search(self, query: str, k: int | None = None, subject: str | None = None) -> RetrievalResult:
         t0 = time.perf_counter()
         if not query or not query.strip():
@@ -176,7 +133,7 @@ class Retriever:
         snap = self._current()
 
         q = self.embedder.embed([query.strip()])[0]
-        dense = self._dense(snap, q, n_cand, subject)
+        dense = snap.dense.search(q, n_cand, subject)
         bm25_scores = snap.bm25.scores(query)
         lexical = snap.bm25.search(query, n_cand, subject=subject, scores=bm25_scores)
 
@@ -196,7 +153,7 @@ class Retriever:
             if id_ in sims:
                 return sims[id_]
             i = snap.index_of.get(id_)  # a BM25-only hit: cosine from the stored embedding
-            return float(snap.vectors[snap.row_of[i]] @ q) if i is not None else None
+            return snap.dense.similarity(i, q) if i is not None else None
 
         def bm25_of(id_: str) -> float:
             i = snap.index_of.get(id_)

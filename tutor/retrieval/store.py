@@ -1,4 +1,4 @@
-"""The on-disk vector store: one Chroma collection (cosine space) of chunk embeddings.
+"""The durable store of chunks and their embeddings: one Chroma collection (cosine space) on disk.
 
 Owns the Chroma PersistentClient at PathsConfig.chroma_dir and its health: on first use the
 collection is opened and probed; a missing folder, an unreadable/corrupt database, or a collection
@@ -6,8 +6,13 @@ built with another embedder (name or dimension) is deleted and recreated empty, 
 reports that a full rebuild is needed (the Ingestor then sets IngestReport.rebuilt). Embeddings are
 always passed in explicitly: Chroma's default embedding function would download a model.
 
-Concurrency: any number of readers (searches) at once; writers (ingestion) exclusive. `version`
-goes up on every write so in-memory indexes built from the store (BM25) know when to refresh.
+Storage only: searches never query Chroma. The Retriever loads every chunk and embedding from here
+into its in-memory snapshot (the one dense index, tutor/retrieval/dense.py, which says why, with the
+measurements) and rebuilds it when `version` changes; `version` goes up on every write.
+
+Concurrency: one re-entrant lock serializes every use of the Chroma client (open, writes, reads,
+reset, close), so a reset or close never pulls the collection from under a reader. Only ingestion and
+snapshot rebuilds come here, never a search, so there is no read concurrency worth a read-write lock.
 """
 from __future__ import annotations
 
@@ -37,50 +42,6 @@ class StoreStatus:
     fresh: bool  # the collection was created empty just now: everything must be (re)ingested
     reason: str  # why: "created", "missing", "corrupt: ...", "embedder changed: ..." or "ok"
     count: int
-
-
-class _RWLock:
-    """Many readers or one writer. Reader-preferring, so a thread may re-enter as a reader."""
-
-    def __init__(self) -> None:
-        self._cond = threading.Condition(threading.Lock())
-        self._readers = 0
-        self._writer: int | None = None
-        self._writer_depth = 0
-
-    @contextmanager
-    def read(self) -> Iterator[None]:
-        me = threading.get_ident()
-        with self._cond:
-            if self._writer != me:
-                while self._writer is not None:
-                    self._cond.wait()
-            self._readers += 1
-        try:
-            yield
-        finally:
-            with self._cond:
-                self._readers -= 1
-                self._cond.notify_all()
-
-    @contextmanager
-    def write(self) -> Iterator[None]:
-        me = threading.get_ident()
-        with self._cond:
-            if self._writer == me:
-                self._writer_depth += 1
-            else:
-                while self._writer is not None or self._readers:
-                    self._cond.wait()
-                self._writer, self._writer_depth = me, 1
-        try:
-            yield
-        finally:
-            with self._cond:
-                self._writer_depth -= 1
-                if self._writer_depth == 0:
-                    self._writer = None
-                    self._cond.notify_all()
 
 
 def _is_fatal(e: BaseException) -> bool:
@@ -113,10 +74,8 @@ class ChromaStore:
         self._client: Any = None
         self._col: Any = None
         self._status: StoreStatus | None = None
-        self._lock = _RWLock()
-        self._open_lock = threading.Lock()
+        self._lock = threading.RLock()  # re-entrant: mark_built() counts while holding it
         self._version = 0
-        self._count_cache: tuple[int, int] | None = None  # (version, count), for query()
 
     # ------------------------------------------------------------ lifecycle
 
@@ -133,7 +92,7 @@ class ChromaStore:
         """Open (once) and health-check the collection; recreate it if missing, corrupt or foreign."""
         if self._status is not None:
             return self._status
-        with self._open_lock, self._lock.write():
+        with self._lock:
             if self._status is None:
                 self._status = self._open_checked()
                 logger.info("vector store %s: %s (%d chunks)", self.path, self._status.reason, self._status.count)
@@ -205,7 +164,6 @@ class ChromaStore:
 
     def _release_client(self) -> None:
         client, self._client, self._col = self._client, None, None
-        self._count_cache = None
         if client is not None:
             try:
                 client.close()
@@ -241,19 +199,19 @@ class ChromaStore:
 
     def mark_built(self) -> None:
         """The ingestor filled a fresh store: later open() calls report it as usable ("ok")."""
-        with self._open_lock:
+        with self._lock:
             if self._status is not None and self._status.fresh:
                 self._status = StoreStatus(fresh=False, reason="ok", count=self.count())
 
     def reset(self, reason: str = "rebuild requested") -> StoreStatus:
         """Delete everything and start with an empty collection."""
-        with self._open_lock, self._lock.write():
+        with self._lock:
             self._wipe(reason)
             self._status = self._create(reason)
             return self._status
 
     def close(self) -> None:
-        with self._open_lock, self._lock.write():
+        with self._lock:
             self._release_client()
             self._status = None
 
@@ -274,7 +232,7 @@ class ChromaStore:
     @contextmanager
     def _op(self, what: str, write: bool = False) -> Iterator[Any]:
         self.open()
-        with (self._lock.write() if write else self._lock.read()):
+        with self._lock:
             col = self._collection()
             try:
                 yield col
@@ -322,34 +280,6 @@ class ChromaStore:
     def count(self) -> int:
         with self._op("count chunks") as col:
             return int(col.count())
-
-    def _count_for_query(self, col: Any) -> int:
-        """col.count() for the current version. Chroma counts the rows in SQLite each time (~7 ms at
-        100k chunks, more than the vector search itself); the count only changes with a write, and
-        every write bumps `version`. Called under the read lock, so no write is in progress."""
-        version = self._version
-        cached = self._count_cache
-        if cached is not None and cached[0] == version:
-            return cached[1]
-        total = int(col.count())
-        self._count_cache = (version, total)
-        return total
-
-    def query(self, embedding: np.ndarray, n: int, subject: str | None = None) -> list[tuple[Chunk, float]]:
-        """Top-n chunks by cosine similarity to `embedding` (optionally of one subject), best first."""
-        with self._op("search") as col:
-            total = self._count_for_query(col)
-            if total == 0 or n <= 0:
-                return []
-            res = col.query(
-                query_embeddings=np.asarray(embedding, dtype=np.float32).reshape(1, -1),
-                n_results=min(n, total),
-                where={"subject": subject} if subject else None,
-                include=["documents", "metadatas", "distances"],
-            )
-        ids, docs, metas, dists = res["ids"][0], res["documents"][0], res["metadatas"][0], res["distances"][0]
-        # Chroma's cosine space returns distance = 1 - cosine similarity.
-        return [(_chunk_from(i, d, m), 1.0 - float(dist)) for i, d, m, dist in zip(ids, docs, metas, dists)]
 
     def all_chunks(self, with_embeddings: bool = True) -> tuple[list[Chunk], np.ndarray]:
         """Every chunk (for BM25) in a stable order, and their embeddings as an (n, dim) array."""

@@ -10,10 +10,18 @@ import pytest
 from tutor.errors import InputError
 from tutor.retrieval.bm25 import BM25Index
 from tutor.retrieval.chunking import context_text
-from tutor.retrieval import hybrid
 from tutor.retrieval.hybrid import Retriever, rrf_fuse
 
 QUERIES = ["chain rule derivative", "list comprehension", "variance mean", "power rule", "probability event"]
+
+
+def exact_dense(store, q: np.ndarray, n: int, subject: str | None = None) -> list[tuple[object, float]]:
+    """Brute-force reference: every stored chunk's cosine, best first, ties in corpus order."""
+    chunks, emb = store.all_chunks()
+    sims = emb @ q
+    order = sorted((i for i, c in enumerate(chunks) if subject is None or c.subject == subject),
+                   key=lambda i: (-sims[i], i))
+    return [(chunks[i], float(sims[i])) for i in order[:n]]
 
 
 @pytest.fixture
@@ -38,7 +46,7 @@ def test_search_fuses_dense_and_bm25_ranks(ready, embedder, rcfg) -> None:
     for query in QUERIES:
         res = retriever.search(query, k=5)
         q = embedder.embed([query])[0]
-        dense_ids = [c.id for c, _ in store.query(q, rcfg.candidates)]
+        dense_ids = [c.id for c, _ in exact_dense(store, q, rcfg.candidates)]
         bm25_ids = [chunks[h.index].id for h in bm25.search(query, rcfg.candidates)]
         expected = {}
         for ranking in (dense_ids, bm25_ids):
@@ -92,43 +100,39 @@ def test_subject_filter(ready) -> None:
 
 
 @pytest.mark.parametrize("subject", [None, "Calculus", "Python", "Statistics"])
-def test_exact_dense_matches_chroma_query(ready, embedder, subject) -> None:
-    """Dense candidates come from the snapshot (exact), not Chroma's query: on an index small enough
-    for HNSW to be exact they must be what Chroma returns, with and without a subject filter."""
+def test_dense_index_matches_brute_force(ready, embedder, subject) -> None:
+    """Dense candidates come from the snapshot's DenseIndex: exactly the brute-force top-n over the
+    stored embeddings, with and without a subject filter."""
     retriever, _, store = ready
-    snap = retriever._current()
+    dense = retriever._current().dense
     for query in QUERIES:
         q = embedder.embed([query])[0]
         for n in (1, 3, 50):
-            ours = retriever._dense(snap, q, n, subject)
-            chroma = store.query(q, n, subject=subject)
-            assert [s for _, s in ours] == pytest.approx([s for _, s in chroma], abs=1e-5)
+            ours = dense.search(q, n, subject)
+            ref = exact_dense(store, q, n, subject)
+            assert [s for _, s in ours] == pytest.approx([s for _, s in ref], abs=1e-5)
             assert [s for _, s in ours] == sorted((s for _, s in ours), reverse=True)
-            # The same chunks, up to equal similarities at the cut (Chroma breaks ties arbitrarily).
-            cut = chroma[-1][1] + 1e-4 if chroma else 0.0
-            assert {c.id for c, s in ours if s > cut} == {c.id for c, s in chroma if s > cut}
+            cut = ref[-1][1] + 1e-4 if ref else 0.0
+            assert {c.id for c, s in ours if s > cut} == {c.id for c, s in ref if s > cut}
             assert all(c.subject == subject for c, _ in ours) or subject is None
-    assert retriever._dense(snap, q, 5, "Astronomy") == []
+    assert dense.search(q, 5, "Astronomy") == []
 
 
-def test_large_index_uses_chroma_hnsw(ready, monkeypatch) -> None:
-    """Above _EXACT_MAX_CHUNKS an unfiltered search asks Chroma; a filtered one stays exact."""
+def test_searches_never_query_chroma(ready, monkeypatch) -> None:
+    """One dense index: after the snapshot is built, searches (filtered or not) read only memory."""
+    import chromadb.api.models.Collection as chroma_collection
+
     retriever, _, store = ready
     expected = {q: [h.chunk.id for h in retriever.search(q, k=5).hits] for q in QUERIES}
-    monkeypatch.setattr(hybrid, "_EXACT_MAX_CHUNKS", 0)
-    calls: list[str | None] = []
-    real_query = store.query
 
-    def spy(embedding, n, subject=None):
-        calls.append(subject)
-        return real_query(embedding, n, subject=subject)
+    def no_query(*a, **kw):
+        raise AssertionError("a search asked Chroma")
 
-    monkeypatch.setattr(store, "query", spy)
+    monkeypatch.setattr(chroma_collection.Collection, "query", no_query)
+    monkeypatch.setattr(store, "all_chunks", no_query)
     for q in QUERIES:
         assert [h.chunk.id for h in retriever.search(q, k=5).hits] == expected[q]
-    assert calls == [None] * len(QUERIES)
-    retriever.search("list", subject="Python")
-    assert len(calls) == len(QUERIES)
+    assert retriever.search("list", subject="Python").hits
 
 
 def test_empty_index_and_bad_input(stack) -> None:

@@ -1,4 +1,7 @@
-"""ChromaStore on a real on-disk Chroma: writes, cosine queries, subject filter, and self-healing."""
+"""ChromaStore on a real on-disk Chroma: writes, round-trips, deletes, and self-healing.
+
+The store is durable storage only (searches use tutor/retrieval/dense.py); the cosine search and
+subject filter it used to have are tested on the DenseIndex built from what the store returns."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -7,6 +10,7 @@ import numpy as np
 import pytest
 
 from tutor.retrieval.chunking import chunk_id
+from tutor.retrieval.dense import DenseIndex
 from tutor.retrieval.embeddings import HashEmbedder
 from tutor.retrieval.store import ChromaStore
 from tutor.types import Chunk
@@ -36,6 +40,11 @@ def test_fresh_store_then_ok_on_reopen(tmp_path: Path) -> None:
         assert not st.fresh and st.reason == "ok" and st.count == 2
 
 
+def _query(store: ChromaStore, q: np.ndarray, n: int, subject: str | None = None) -> list:
+    """What the Retriever does with the store: load everything into a DenseIndex and search it."""
+    return DenseIndex.build(*store.all_chunks()).search(q, n, subject)
+
+
 def test_upsert_query_delete_and_filter(store: ChromaStore) -> None:
     emb = HashEmbedder(32)
     chunks = [_chunk("a.md", 0, "chain rule derivative", "Calculus"),
@@ -46,7 +55,7 @@ def test_upsert_query_delete_and_filter(store: ChromaStore) -> None:
     store.upsert(chunks, vecs)
     assert store.version > v0 and store.count() == 3
 
-    hits = store.query(emb.embed(["chain rule derivative"])[0], 5)
+    hits = _query(store, emb.embed(["chain rule derivative"])[0], 5)
     assert hits[0][0] == chunks[0]  # metadata round-trips into an equal Chunk
     assert hits[0][1] == pytest.approx(1.0, abs=1e-5)  # cosine similarity, not distance
     sims = [s for _, s in hits]
@@ -54,9 +63,9 @@ def test_upsert_query_delete_and_filter(store: ChromaStore) -> None:
     expected = float(vecs[2] @ emb.embed(["chain rule derivative"])[0])
     assert dict((c.id, s) for c, s in hits)[chunks[2].id] == pytest.approx(expected, abs=1e-5)
 
-    only_py = store.query(emb.embed(["derivative"])[0], 5, subject="Python")
+    only_py = _query(store, emb.embed(["derivative"])[0], 5, subject="Python")
     assert [c.id for c, _ in only_py] == [chunks[2].id]
-    assert store.query(emb.embed(["x"])[0], 5, subject="Nope") == []
+    assert _query(store, emb.embed(["x"])[0], 5, subject="Nope") == []
 
     all_chunks, all_emb = store.all_chunks()
     assert [c.id for c in all_chunks] == [chunks[0].id, chunks[1].id, chunks[2].id]
@@ -68,20 +77,21 @@ def test_upsert_query_delete_and_filter(store: ChromaStore) -> None:
 
 
 def test_query_sees_every_write(store: ChromaStore) -> None:
-    """query() caches the row count per version; every write must still be visible."""
+    """Every write is visible to what is read back afterwards, and bumps the version."""
     emb = HashEmbedder(32)
     q = emb.embed(["rule"])[0]
-    assert store.query(q, 10) == []
+    assert _query(store, q, 10) == []
     first = [_chunk("a.md", 0, "chain rule"), _chunk("a.md", 1, "power rule")]
     store.upsert(first, emb.embed([c.text for c in first]))
-    assert len(store.query(q, 10)) == 2
+    assert len(_query(store, q, 10)) == 2
     more = [_chunk("b.md", i, f"rule number {i}") for i in range(3)]
     store.upsert(more, emb.embed([c.text for c in more]))
-    assert len(store.query(q, 10)) == 5
+    assert len(_query(store, q, 10)) == 5
     store.delete_doc("a.md")
-    assert len(store.query(q, 10)) == 3
+    assert len(_query(store, q, 10)) == 3
+    v = store.version
     store.reset()
-    assert store.query(q, 10) == []
+    assert store.version > v and _query(store, q, 10) == []
 
 
 def test_garbage_sqlite_is_detected_and_wiped(tmp_path: Path) -> None:
