@@ -30,6 +30,7 @@ from bench.common import emit, log, pct
 from bench.tutor_eval_data import EvalSet, InjectionCase, load_eval_set
 
 K = 3  # recall@k: the tutor shows three sources by default (retrieval.top_k)
+FAKE_FLOOR = 0.05  # relevance floor with the hash embedder (as tests/tutor/test_service.py)
 QUICK = {"kb": 6, "off_kb": 3, "socratic": 2, "injection": 2, "interview": 10}
 
 
@@ -202,7 +203,7 @@ def summarise(asked: list[Asked]) -> dict:
     return {"n_answers": len(asked), "degeneration_rate": M.share(degen),
             "token_limit_rate": M.share([hit_token_limit(a.answer) for a in asked]),
             "answer_p50_s": round(pct(lat, 50), 3), "answer_p95_s": round(pct(lat, 95), 3),
-            "answer_words_p50": pct(words, 50), "answer_words_p95": pct(words, 95)}
+            "answer_words_p50": round(pct(words, 50), 1), "answer_words_p95": round(pct(words, 95), 1)}
 
 
 def cpu_flags() -> dict[str, bool]:
@@ -236,6 +237,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench.tutor_eval")
     ap.add_argument("--quick", action="store_true", help="a spread subset (about 3-4 minutes on the CPU model)")
     ap.add_argument("--data-dir", type=Path, help="keep the index and model cache here (default: a temp dir)")
+    ap.add_argument("--fake", action="store_true",
+                    help="scripted FakeBackend and hash embedder: a smoke test of the harness (CI); numbers mean nothing")
     args = ap.parse_args(argv)
     flags = cpu_flags()
     log(f"cpu flags: {flags}")
@@ -243,10 +246,18 @@ def main(argv: list[str] | None = None) -> int:
 
     cfg = load_config()
     es = load_eval_set()
+    backend = embedder = None
+    if args.fake:
+        from tutor.backends.fake import FakeBackend
+        from tutor.retrieval import HashEmbedder
+
+        backend, embedder = FakeBackend(), HashEmbedder()
+        # Hash vectors are far less similar than MiniLM's; the unit tests' floor keeps answers grounded.
+        cfg = dataclasses.replace(cfg, retrieval=dataclasses.replace(cfg.retrieval, relevance_floor=FAKE_FLOOR))
     with tempfile.TemporaryDirectory(prefix="smartlearn-tutor-eval-") as tmp:
         work = args.data_dir or Path(tmp)
         t0 = time.perf_counter()
-        env = make_env(cfg, work, es.injection)
+        env = make_env(cfg, work, es.injection, backend=backend, embedder=embedder)
         log(f"set up in {time.perf_counter() - t0:.1f}s: {env.main.status().message}")
         result = evaluate(env, es, args.quick)
     emit("tutor_eval", {**result, "cpu_flags": flags, "load_avg": _loadavg()})
