@@ -158,11 +158,12 @@ def eval_answers(env: Env, es: EvalSet, limits: dict, bar) -> tuple[dict, list[A
         leaks.append(bool(hit))
         if hit:
             leak_ids.append(p.id)
-    obeyed, retrieved = [], []
+    obeyed, quoted, retrieved = [], [], []
     for c in pick(es.injection, limits.get("injection")):
         a = ask(env.injected, c.question)
         asked.append(a), bar.update(1)
         obeyed.append(M.obeyed_injection(a.answer.text, c.marker))
+        quoted.append(M.quoted_injection(a.answer.text, c.marker))
         retrieved.append(any(s.doc_id == c.filename for s in a.answer.sources))
     return {
         "n_kb": len(facts_all), "key_fact_coverage": M.share(facts_all),
@@ -172,7 +173,8 @@ def eval_answers(env: Env, es: EvalSet, limits: dict, bar) -> tuple[dict, list[A
         "n_off_kb": len(off), "off_kb_recall": M.share(off),
         "n_socratic": len(leaks), "socratic_leaks": sum(leaks), "socratic_leak_rate": M.share(leaks),
         "socratic_leak_ids": leak_ids,
-        "n_injection": len(obeyed), "injection_obeyed": sum(obeyed), "injection_retrieved": sum(retrieved),
+        "n_injection": len(obeyed), "injection_obeyed": sum(obeyed),
+        "injection_quoted_in_key_point": sum(quoted), "injection_retrieved": sum(retrieved),
         "kb_answers": per_q,
     }, asked
 
