@@ -5,7 +5,7 @@ import json
 import subprocess
 import sys
 
-BENCHES = ["retrieval", "chat", "training", "speech", "ocr", "quiz", "study_plan", "metrics"]
+BENCHES = ["retrieval", "chat", "training", "speech", "ocr", "quiz", "study_plan", "metrics", "tutor_eval"]
 
 
 def main(argv: list[str]) -> int:
