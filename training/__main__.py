@@ -3,6 +3,7 @@
     python -m training train --config training/configs/run_a.yaml [--fresh] [--eval] [--set optim.max_steps=5]
     python -m training sweep [CONFIG ...]          # default: run_a, run_b, run_c; trains, evaluates, reports
     python -m training eval --config training/configs/run_a.yaml [--adapter DIR] [--max-questions N]
+    python -m training export-gguf [--adapters-dir adapters] [--base embedded|MODEL.gguf] [FOLDER ...]
 
 Configs are validated before any model loads; an error names the key. Exit codes: 0 ok, 2 bad config or
 data, 1 a run failed (the message says what to change), 130 interrupted (re-run the same command to resume).
@@ -113,6 +114,23 @@ def cmd_sweep(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export_gguf(a: argparse.Namespace) -> int:
+    """peft adapters -> adapter.gguf beside each, for the llama.cpp backend (training/export_gguf.py)."""
+    from training.export_gguf import export_adapter, export_all
+
+    if a.base == "embedded":
+        from tutor.backends.embedded import embedded_gguf
+
+        base = embedded_gguf()
+    else:
+        base = Path(a.base)
+    written = [export_adapter(Path(f), base) for f in a.folders] if a.folders else export_all(
+        Path(a.adapters_dir), base)
+    for path in written:
+        print(path)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m training", description=__doc__.split("\n")[0])
     p.add_argument("-v", "--verbose", action="store_true")
@@ -133,15 +151,20 @@ def main(argv: list[str] | None = None) -> int:
     e.add_argument("--adapter", help="adapter folder (default: the run folder's adapter/)")
     e.add_argument("--max-questions", type=int, default=None)
     e.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    x = sub.add_parser("export-gguf", help="convert peft LoRA adapters to GGUF for the llama.cpp backend")
+    x.add_argument("folders", nargs="*", help="adapter folders (default: every one under --adapters-dir)")
+    x.add_argument("--adapters-dir", default=str(REPO_ROOT / "adapters"))
+    x.add_argument("--base", default="embedded", help="the base model GGUF ('embedded' = the shipped one)")
     a = p.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if a.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     from training.data import DataError
     from training.errors import TrainingError
+    from training.export_gguf import ExportError
 
     try:
-        return {"train": cmd_train, "sweep": cmd_sweep, "eval": cmd_eval}[a.cmd](a)
-    except (TrainConfigError, DataError, FileNotFoundError) as e:
+        return {"train": cmd_train, "sweep": cmd_sweep, "eval": cmd_eval, "export-gguf": cmd_export_gguf}[a.cmd](a)
+    except (TrainConfigError, DataError, FileNotFoundError, ExportError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     except TrainingError as e:

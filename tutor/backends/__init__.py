@@ -1,7 +1,7 @@
 """LLM backends behind one Protocol, and the registry that picks one from the config.
 
 `make_backend(cfg)` only constructs: weights load on the first `load()` / `stream()`. Heavy
-libraries (torch, transformers, peft, mlx-lm) are imported inside the backends, never here.
+libraries (torch, transformers, peft, mlx-lm, xllamacpp) are imported inside the backends, never here.
 """
 from __future__ import annotations
 
@@ -20,16 +20,30 @@ logger = logging.getLogger(__name__)
 __all__ = ["LLMBackend", "generate", "FakeBackend", "make_backend", "resolve_backend_kind"]
 
 
+KINDS = ("transformers", "mlx", "llamacpp")
+
+
 def resolve_backend_kind(requested: str, *, system: str | None = None, machine: str | None = None,
-                         has_mlx: bool | None = None) -> tuple[str, str]:
-    """("transformers" | "mlx", reason). auto = mlx on darwin-arm64 when mlx-lm is installed."""
-    if requested in ("transformers", "mlx"):
+                         has_mlx: bool | None = None, base_model: str | None = None,
+                         has_llamacpp: bool | None = None) -> tuple[str, str]:
+    """(kind, reason). auto = llamacpp for a GGUF `base_model` when xllamacpp is installed, else mlx on
+    darwin-arm64 when mlx-lm is installed, else transformers. `base_model=None` = not a GGUF."""
+    if requested in KINDS:
         return requested, f"{requested}: set by model.backend"
     if requested != "auto":
         raise ConfigError(
             f"Invalid setting model.backend (env SMARTLEARN_MODEL_BACKEND): {requested!r} is not one of "
-            "auto, transformers, mlx."
+            f"auto, {', '.join(KINDS)}."
         )
+    if base_model is not None:
+        from tutor.backends.llamacpp import is_gguf_model
+
+        if is_gguf_model(base_model):
+            if has_llamacpp is None:
+                has_llamacpp = importlib.util.find_spec("xllamacpp") is not None
+            if has_llamacpp:
+                return "llamacpp", "llamacpp: the model is a GGUF and xllamacpp is installed"
+            logger.info("The model is a GGUF; pip install xllamacpp==2026.10.11549 to serve it 4-6x faster")
     system = sys.platform if system is None else system
     machine = platform.machine() if machine is None else machine
     if system == "darwin" and machine == "arm64":
@@ -43,8 +57,14 @@ def resolve_backend_kind(requested: str, *, system: str | None = None, machine: 
 
 def make_backend(cfg: AppConfig) -> LLMBackend:
     """The configured backend, constructed but not loaded."""
-    kind, reason = resolve_backend_kind(cfg.model.backend)
+    kind, reason = resolve_backend_kind(cfg.model.backend, base_model=cfg.model.base_model)
     logger.info("LLM backend %s", reason)
+    if kind == "llamacpp":
+        from tutor.backends.llamacpp import LlamaCppBackend
+
+        # per slot: the prompt budget plus the longest answer a request may ask for
+        return LlamaCppBackend(cfg.model, slot_tokens=cfg.model.max_context_tokens + max(
+            1024, cfg.generation.max_new_tokens))
     if kind == "mlx":
         from tutor.backends.mlx import MLXBackend
 

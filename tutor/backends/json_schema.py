@@ -119,3 +119,21 @@ def parse(text: str, schema: Mapping[str, Any]) -> tuple[Any, str | None]:
         return None, f"not JSON ({e.msg})"
     why = validate(value, schema)
     return (value, None) if why is None else (None, why)
+
+
+def llguidance_grammar(schema: Mapping[str, Any]) -> str:
+    """`schema` as an llguidance grammar for llama.cpp's `grammar` request field (the llama.cpp backend).
+
+    llama.cpp's own `json_schema` path writes indented JSON (more tokens, and blank lines from the small
+    model); this grammar keeps the compact JSON the transformers path writes. llama.cpp silently
+    decodes unconstrained when a grammar does not compile, so it is validated here first and a bad
+    schema raises GenerationError at the call.
+    """
+    import llguidance
+
+    options = {**_GRAMMAR_DEFAULTS, **dict(schema.get("x-guidance") or {})}
+    grammar = "%llguidance {}\nstart: %json " + json.dumps({**dict(schema), "x-guidance": options})
+    error = llguidance.LLMatcher.validate_grammar(grammar)
+    if error:
+        raise GenerationError(f"The answer format (JSON schema) could not be compiled: {error.strip()}")
+    return grammar
