@@ -1,9 +1,9 @@
 """A Tutor on a scripted backend with two users: `root` (admin, with a REST token) and `ann`."""
-import dataclasses
 import socket
 import threading
 import time
 from contextlib import contextmanager
+import dataclasses
 from dataclasses import dataclass
 
 from tests.tutor.test_service import make_cfg
@@ -55,8 +55,7 @@ def running_server(services: Services):
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     cfg = services.cfg
-    services = dataclasses.replace(services, cfg=dataclasses.replace(cfg, server=dataclasses.replace(cfg.server,
-                                                                                                    port=port)))
+    services = dataclasses.replace(services, cfg=cfg.replace(server=cfg.server.replace(port=port)))
     assert services.tutor.warm_up().ready
     demo = build_app(services)
     demo.queue()

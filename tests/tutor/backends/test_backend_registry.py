@@ -1,7 +1,6 @@
 """make_backend: auto resolution, construction without loading, light imports."""
 from __future__ import annotations
 
-import dataclasses
 import subprocess
 import sys
 from pathlib import Path
@@ -61,7 +60,7 @@ def test_make_backend_mlx_constructs_anywhere():
     from tutor.backends.mlx import MLXBackend
 
     cfg = AppConfig()
-    cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, backend="mlx"))
+    cfg = cfg.replace(model=cfg.model.replace(backend="mlx"))
     assert isinstance(make_backend(cfg), MLXBackend)
 
 
