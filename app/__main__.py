@@ -28,12 +28,12 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         cfg = load_config(args.config)
-        server = cfg.server  # command-line flags win, and are validated like every other setting
-        cfg = cfg.replace(server=server.replace(
-            share=server.share or args.share,
-            host=args.host or server.host,
-            port=args.port or server.port,
-        ))
+        server = cfg.server.replace(  # command-line flags win, and are validated like every other setting
+            share=cfg.server.share or args.share,
+            host=args.host or cfg.server.host,
+            port=args.port or cfg.server.port,
+        )
+        cfg = cfg.replace(server=server)
     except ConfigError as e:
         print(f"SmartLearn cannot start: {e}", file=sys.stderr)
         return 2

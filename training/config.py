@@ -219,6 +219,7 @@ def parse_config(data: Any, origin: str = "<dict>") -> TrainConfig:
 def load_train_config(path: str | Path, overrides: Mapping[str, Any] | None = None) -> TrainConfig:
     """Read, merge `overrides` ({"optim.max_steps": 5}), validate. Raises TrainConfigError naming the key."""
     p = Path(path)
-    data = read_yaml(p, TrainConfigError, "Training config")
-    data = with_overrides(data, overrides or {}, TrainConfigError, str(p))
-    return parse_config(data, str(p))
+    overrides = dict(overrides or {})
+    data = with_overrides(read_yaml(p, TrainConfigError, "Training config"), overrides, TrainConfigError, str(p))
+    return build(TrainConfig, data, lambda name: f"in {'overrides (--set) of ' if name in overrides else ''}{p}",
+                 str(p))
