@@ -1,9 +1,9 @@
 """A Tutor on a scripted backend with two users: `root` (admin, with a REST token) and `ann`."""
+import dataclasses
 import socket
 import threading
 import time
 from contextlib import contextmanager
-import dataclasses
 from dataclasses import dataclass
 
 from tests.tutor.test_service import make_cfg
