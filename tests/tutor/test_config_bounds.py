@@ -10,7 +10,8 @@ from tutor.errors import ConfigError
 
 # (env var, bad value, words the message must hold: the allowed values or the rule)
 APP_BAD = [
-    ("SMARTLEARN_MODEL_BACKEND", "llamacpp", "one of auto, transformers, mlx"),
+    ("SMARTLEARN_MODEL_BACKEND", "vllm", "one of auto, transformers, mlx, llamacpp"),
+    ("SMARTLEARN_MODEL_SLOTS", "65", "a whole number >= 1 and <= 64"),
     ("SMARTLEARN_MODEL_DEVICE", "cuda:x", "one of auto, cpu, cuda, cuda:N, mps"),
     ("SMARTLEARN_MODEL_DTYPE", "int3", "one of auto, float32, bfloat16, float16"),
     ("SMARTLEARN_MODEL_BASE_MODEL", "  ", "must not be empty"),
