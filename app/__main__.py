@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import logging
 import os
 import sys
@@ -29,17 +28,15 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         cfg = load_config(args.config)
+        server = cfg.server.replace(  # command-line flags win, and are validated like every other setting
+            share=cfg.server.share or args.share,
+            host=args.host or cfg.server.host,
+            port=args.port or cfg.server.port,
+        )
+        cfg = cfg.replace(server=server)
     except ConfigError as e:
         print(f"SmartLearn cannot start: {e}", file=sys.stderr)
         return 2
-    server = cfg.server
-    server = dataclasses.replace(
-        server,
-        share=server.share or args.share,
-        host=args.host or server.host,
-        port=args.port or server.port,
-    )
-    cfg = dataclasses.replace(cfg, server=server)
 
     from app.main import build_app
     from tutor.services import build_services

@@ -182,7 +182,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="smartlearn-bench-chat-") as tmp:
         data = Path(tmp)
         cfg = load_config(env={})
-        cfg = dataclasses.replace(cfg, paths=PathsConfig(knowledge_base_dir=cfg.paths.knowledge_base_dir,
+        cfg = cfg.replace(paths=PathsConfig(knowledge_base_dir=cfg.paths.knowledge_base_dir,
                                                          data_dir=data))
         log("setting up (index + model cache) ...")
         t0 = time.perf_counter()

@@ -14,7 +14,6 @@ Targets (issue): <= 1.5 s per phone-photo-like image after warm-up; word accurac
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import os
 import statistics
 import tempfile
@@ -47,7 +46,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=0, help="onnxruntime threads (0 = app default)")
     args = ap.parse_args()
     cfg = load_config()
-    cfg = dataclasses.replace(cfg, media=dataclasses.replace(cfg.media, ocr_threads=args.threads))
+    cfg = cfg.replace(media=cfg.media.replace(ocr_threads=args.threads))
     ocr = OcrEngine(args.threads)
     speech = FasterWhisperSpeech(threads=cfg.media.speech_threads)
     svc = MediaService(cfg, Engines(speech, ocr, None))

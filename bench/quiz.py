@@ -13,7 +13,6 @@ The last stdout line is one JSON object.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import statistics
 import sys
 import tempfile
@@ -77,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
 
     with tempfile.TemporaryDirectory(prefix="smartlearn-bench-quiz-") as tmp:
         cfg = load_config(env={})
-        cfg = dataclasses.replace(cfg, paths=PathsConfig(knowledge_base_dir=cfg.paths.knowledge_base_dir,
+        cfg = cfg.replace(paths=PathsConfig(knowledge_base_dir=cfg.paths.knowledge_base_dir,
                                                          data_dir=Path(tmp)))
         log("setting up (index + model) ...")
         tutor = build_tutor(cfg)

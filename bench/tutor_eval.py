@@ -15,7 +15,6 @@ fake backend); retrieval recall always covers every question. The last stdout li
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import os
 import shutil
 import sys
@@ -50,7 +49,7 @@ class Env:
 def make_env(cfg, workdir: Path, cases: Sequence[InjectionCase], *, backend=None, embedder=None,
              build: Callable = build_eval_tutor) -> Env:
     """Two tutors sharing one backend and one embedder; the second indexes a throw-away knowledge base."""
-    main_cfg = dataclasses.replace(cfg, paths=dataclasses.replace(cfg.paths, data_dir=workdir / "data"))
+    main_cfg = cfg.replace(paths=cfg.paths.replace(data_dir=workdir / "data"))
     main = build(main_cfg, backend=backend, embedder=embedder)
     _ready(main)
     kb = workdir / "kb-injected"
@@ -58,9 +57,9 @@ def make_env(cfg, workdir: Path, cases: Sequence[InjectionCase], *, backend=None
     for c in cases:
         (kb / c.filename).parent.mkdir(parents=True, exist_ok=True)
         (kb / c.filename).write_text(c.document, encoding="utf-8")
-    inj_paths = dataclasses.replace(cfg.paths, knowledge_base_dir=kb, data_dir=workdir / "data-injected")
+    inj_paths = cfg.paths.replace(knowledge_base_dir=kb, data_dir=workdir / "data-injected")
     # Same backend object: the model is loaded (and converted) once.
-    injected = build(dataclasses.replace(cfg, paths=inj_paths), backend=main.backend,
+    injected = build(cfg.replace(paths=inj_paths), backend=main.backend,
                      embedder=main.retriever.embedder)
     _ready(injected)
     return Env(main, injected)
@@ -255,7 +254,7 @@ def main(argv: list[str] | None = None) -> int:
 
         backend, embedder = FakeBackend(), HashEmbedder()
         # Hash vectors are far less similar than MiniLM's; the unit tests' floor keeps answers grounded.
-        cfg = dataclasses.replace(cfg, retrieval=dataclasses.replace(cfg.retrieval, relevance_floor=FAKE_FLOOR))
+        cfg = cfg.replace(retrieval=cfg.retrieval.replace(relevance_floor=FAKE_FLOOR))
     with tempfile.TemporaryDirectory(prefix="smartlearn-tutor-eval-") as tmp:
         work = args.data_dir or Path(tmp)
         t0 = time.perf_counter()

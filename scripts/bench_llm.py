@@ -8,7 +8,6 @@ answer text, so a precision that breaks the model shows up as garbage next to it
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import sys
 import tempfile
 import time
@@ -41,7 +40,7 @@ def main() -> None:
     print(f"resolve_model_dir({args.model!r}): {time.perf_counter() - t0:.1f} s (conversion happens once)")
     empty_adapters = Path(tempfile.mkdtemp())  # measure the bare model
     for dtype in args.dtypes.split(","):
-        mcfg = dataclasses.replace(cfg.model, base_model=args.model, dtype=dtype, threads=args.threads,
+        mcfg = cfg.model.replace(base_model=args.model, dtype=dtype, threads=args.threads,
                                    adapters_dir=empty_adapters)
         backend = TransformersBackend(mcfg, cache)
         info = backend.load()

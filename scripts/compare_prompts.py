@@ -6,7 +6,7 @@ Uses data in /tmp/sl-data (index and model cache are built on first run).
 """
 import sys
 sys.path.insert(0, __import__("os").path.dirname(__import__("os").path.dirname(__import__("os").path.abspath(__file__))))
-import os, time, dataclasses, sys
+import os, time, sys
 os.environ["HF_HUB_OFFLINE"]="1"
 from pathlib import Path
 from tutor.config import load_config, PathsConfig
@@ -15,7 +15,7 @@ from tutor.backends.hf import TransformersBackend
 from tutor.types import Message, GenerationRequest, GenerationParams
 from tutor.backends.base import generate
 cfg = load_config(env={})
-cfg = dataclasses.replace(cfg, paths=PathsConfig(data_dir=Path("/tmp/sl-data")))
+cfg = cfg.replace(paths=PathsConfig(data_dir=Path("/tmp/sl-data")))
 r, ing = build_retrieval(cfg); ensure_index(ing)
 be = TransformersBackend(cfg.model, cfg.paths.model_cache_dir); be.load()
 qs = ["What does the chain rule say?", "How does binary search work?", "What is a p-value?", "What is dropout in neural networks?"]

@@ -140,7 +140,6 @@ def add_retrieved_notes(rows: list[dict], search: Search) -> int:
 
 def app_search(kb_dir: Path) -> tuple[Search, Callable[[], None]]:
     """The app's retrieval over kb_dir in a temporary index (the app's own index is left alone)."""
-    import dataclasses
     import shutil
     import tempfile
 
@@ -148,7 +147,7 @@ def app_search(kb_dir: Path) -> tuple[Search, Callable[[], None]]:
 
     tmp = Path(tempfile.mkdtemp(prefix="tutor-dataset-index-"))
     cfg = load_config()
-    cfg = dataclasses.replace(cfg, paths=dataclasses.replace(cfg.paths, knowledge_base_dir=kb_dir, data_dir=tmp))
+    cfg = cfg.replace(paths=cfg.paths.replace(knowledge_base_dir=kb_dir, data_dir=tmp))
     retriever, ingestor = build_retrieval(cfg)
     ensure_index(ingestor)
 

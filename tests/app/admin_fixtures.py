@@ -55,8 +55,7 @@ def running_server(services: Services):
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     cfg = services.cfg
-    services = dataclasses.replace(services, cfg=dataclasses.replace(cfg, server=dataclasses.replace(cfg.server,
-                                                                                                    port=port)))
+    services = dataclasses.replace(services, cfg=cfg.replace(server=cfg.server.replace(port=port)))
     assert services.tutor.warm_up().ready
     demo = build_app(services)
     demo.queue()

@@ -1,5 +1,4 @@
 """Tab handlers called directly (no server), on a real Tutor with a scripted backend."""
-import dataclasses
 
 import pytest
 
@@ -15,7 +14,7 @@ from tutor.services import build_services
 @pytest.fixture
 def services(tmp_path):
     cfg = make_cfg(tmp_path)
-    cfg = dataclasses.replace(cfg, server=dataclasses.replace(cfg.server, admin_user="teach", admin_password="pw"))
+    cfg = cfg.replace(server=cfg.server.replace(admin_user="teach", admin_password="pw"))
     s = build_services(cfg, backend=FakeBackend(), embedder=HashEmbedder())
     assert s.tutor.warm_up().ready
     return s

@@ -1,6 +1,5 @@
 """bench.tutor_eval runs end to end on a scripted backend and the hash embedder, and its numbers move
 with the answers: right facts score, a wrong answer lowers key_fact_coverage."""
-import dataclasses
 import json
 from pathlib import Path
 
@@ -24,7 +23,7 @@ def es():
 
 
 def cfg_for(tmp_path):
-    r = dataclasses.replace(RetrievalConfig(), relevance_floor=tutor_eval.FAKE_FLOOR)
+    r = RetrievalConfig().replace(relevance_floor=tutor_eval.FAKE_FLOOR)
     return AppConfig(retrieval=r, paths=PathsConfig(knowledge_base_dir=KB, data_dir=tmp_path / "unused"))
 
 

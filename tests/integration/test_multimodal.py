@@ -1,5 +1,4 @@
 """Voice and photo input on the embedded models: speech made by espeak-ng, images drawn with Pillow."""
-import dataclasses
 
 import pytest
 
@@ -36,7 +35,7 @@ def test_faster_whisper_transcribes_a_spoken_question_with_word_timestamps(media
 
 
 def test_openai_whisper_on_the_same_embedded_weights_hears_the_same(media, spoken):
-    ow = MediaService(dataclasses.replace(AppConfig(), media=MediaConfig(speech_backend="openai-whisper")))
+    ow = MediaService(AppConfig().replace(media=MediaConfig(speech_backend="openai-whisper")))
     t = ow.transcribe(spoken)
     assert t.backend == "openai-whisper"
     assert word_accuracy(media.transcribe(spoken).text, t.text) >= 0.85, t.text

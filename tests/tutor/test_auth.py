@@ -1,5 +1,4 @@
 """Users file, password hashing, roles and REST tokens."""
-import dataclasses
 
 import pytest
 
@@ -10,7 +9,7 @@ from tutor.errors import ConfigError, InputError
 
 def cfg_for(tmp_path, **server):
     cfg = load_config(env={"SMARTLEARN_PATHS_DATA_DIR": str(tmp_path)})
-    return dataclasses.replace(cfg, server=dataclasses.replace(cfg.server, **server))
+    return cfg.replace(server=cfg.server.replace(**server))
 
 
 def test_passwords_are_stored_hashed_and_verified(tmp_path):

@@ -1,5 +1,4 @@
 """Tutor service on real Chroma (disk) and real SQLite, with a scripted backend and hash embedder."""
-import dataclasses
 import threading
 
 import pytest
@@ -27,7 +26,7 @@ def make_cfg(tmp_path, **retrieval):
     for rel, text in DOCS.items():
         (kb / rel).parent.mkdir(parents=True, exist_ok=True)
         (kb / rel).write_text(text)
-    r = dataclasses.replace(RetrievalConfig(), **{"relevance_floor": 0.05, "top_k": 2, **retrieval})
+    r = RetrievalConfig().replace(**{"relevance_floor": 0.05, "top_k": 2, **retrieval})
     return AppConfig(retrieval=r, paths=PathsConfig(knowledge_base_dir=kb, data_dir=tmp_path / "data"))
 
 
@@ -214,7 +213,7 @@ def test_grounded_answer_opens_with_a_cited_course_sentence(tmp_path):
     _, hint = run(tutor_on, "What does the chain rule say about f(g(x))?", socratic=True)
     assert "From the course" not in hint.text
     cfg = make_cfg(tmp_path / "off")
-    cfg = dataclasses.replace(cfg, generation=dataclasses.replace(cfg.generation, key_point=False))
+    cfg = cfg.replace(generation=cfg.generation.replace(key_point=False))
     tutor_off = build_tutor(cfg, backend=FakeBackend(), embedder=HashEmbedder())
     tutor_off.warm_up()
     _, plain = run(tutor_off, "What does the chain rule say about f(g(x))?")
@@ -255,7 +254,7 @@ def test_without_the_adapter_or_with_it_switched_off_the_base_model_answers(tmp_
     run(t, "How does the chain rule work?")
     assert t.backend.requests[-1].adapter is None  # no adapters folder: nothing to use
     cfg = make_cfg(tmp_path / "off")
-    cfg = dataclasses.replace(cfg, generation=dataclasses.replace(cfg.generation, chat_adapter=""))
+    cfg = cfg.replace(generation=cfg.generation.replace(chat_adapter=""))
     backend = FakeBackend(adapters=("tutor",))
     t = build_tutor(cfg, backend=backend, embedder=HashEmbedder())
     assert t.warm_up().ready

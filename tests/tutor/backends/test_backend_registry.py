@@ -1,7 +1,6 @@
 """make_backend: auto resolution, construction without loading, light imports."""
 from __future__ import annotations
 
-import dataclasses
 import subprocess
 import sys
 from pathlib import Path
@@ -51,7 +50,7 @@ def test_make_backend_transformers_constructs_without_loading():
     from tutor.backends.hf import TransformersBackend
 
     cfg = AppConfig()
-    b = make_backend(dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, backend="transformers")))
+    b = make_backend(cfg.replace(model=cfg.model.replace(backend="transformers")))
     assert isinstance(b, TransformersBackend) and isinstance(b, LLMBackend)
     assert b._state is None and b.info().detail == "not loaded yet"
     assert b.cache_dir == AppConfig().paths.model_cache_dir
@@ -61,7 +60,7 @@ def test_make_backend_mlx_constructs_anywhere():
     from tutor.backends.mlx import MLXBackend
 
     cfg = AppConfig()
-    cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, backend="mlx"))
+    cfg = cfg.replace(model=cfg.model.replace(backend="mlx"))
     assert isinstance(make_backend(cfg), MLXBackend)
 
 
@@ -69,7 +68,7 @@ def test_make_backend_llamacpp_constructs_without_loading():
     from tutor.backends.llamacpp import LlamaCppBackend
 
     cfg = AppConfig()
-    b = make_backend(dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, backend="llamacpp", slots=3)))
+    b = make_backend(cfg.replace(model=cfg.model.replace(backend="llamacpp", slots=3)))
     assert isinstance(b, LlamaCppBackend) and isinstance(b, LLMBackend)
     assert b._state is None and b.info().detail == "not loaded yet" and b.slots == 3
 

@@ -355,9 +355,8 @@ def test_adapter_builder_is_deterministic(tmp_path, tiny_model_dir):
 
 def test_bf16_runs_on_cpu(tiny_model_dir, adapters_dir, make_model_cfg, tmp_path):
     """Explicit bfloat16 is honoured, adapters included (the dtype auto picks on bf16 CPUs)."""
-    import dataclasses
 
-    cfg = dataclasses.replace(make_model_cfg(tiny_model_dir, adapters_dir), dtype="bfloat16")
+    cfg = make_model_cfg(tiny_model_dir, adapters_dir).replace(dtype="bfloat16")
     b = TransformersBackend(cfg, Path(tmp_path))
     assert b.load().dtype == "bfloat16"
     c = generate(b, req("a1", max_new_tokens=4))
@@ -374,11 +373,10 @@ def _has_cuda() -> bool:
 @pytest.mark.timeout(120)
 def test_cuda_auto_device_dtype_adapters_and_threads(tiny_model_dir, adapters_dir, make_model_cfg, tmp_path):
     """On a GPU machine: auto picks cuda (+bf16 where supported) and the contract holds there too."""
-    import dataclasses
 
     import torch
 
-    cfg = dataclasses.replace(make_model_cfg(tiny_model_dir, adapters_dir), device="auto", dtype="auto")
+    cfg = make_model_cfg(tiny_model_dir, adapters_dir).replace(device="auto", dtype="auto")
     b = TransformersBackend(cfg, tmp_path)
     info = b.load()
     assert info.device == "cuda" and info.detail.startswith("device cuda: ")

@@ -1,6 +1,5 @@
 """Interview coach on a real Tutor (FakeBackend, hash embedder, Chroma + SQLite on disk) and a small
 bank in tmp_path: held-out questions only, scoring, follow-ups, model answers, summary, history."""
-import dataclasses
 import json
 import random
 
@@ -71,7 +70,7 @@ def write_bank(folder, with_train_item=True):
 @pytest.fixture
 def services(tmp_path):
     cfg = make_cfg(tmp_path)
-    cfg = dataclasses.replace(cfg, paths=dataclasses.replace(cfg.paths, interview_bank_dir=write_bank(tmp_path / "bank")))
+    cfg = cfg.replace(paths=cfg.paths.replace(interview_bank_dir=write_bank(tmp_path / "bank")))
     return _services(cfg)
 
 
@@ -130,7 +129,7 @@ def test_bad_settings_are_input_errors(coach, settings, msg):
 
 
 def test_empty_bank_is_a_clear_input_error(tutor, tmp_path):
-    cfg = dataclasses.replace(tutor.cfg, paths=dataclasses.replace(tutor.cfg.paths,
+    cfg = tutor.cfg.replace(paths=tutor.cfg.paths.replace(
                                                                    interview_bank_dir=tmp_path / "nothing"))
     with pytest.raises(InputError, match="could not be loaded"):
         _services(cfg).interviews.start("ann", iv.InterviewSettings())

@@ -1,6 +1,5 @@
 """Captions on a tiny BLIP built from a config and saved to a folder (the real loading path), and the
 "no caption model configured" state."""
-import dataclasses
 
 import pytest
 from PIL import Image
@@ -62,7 +61,7 @@ def test_not_configured_is_a_normal_state(tmp_path):
     cfg = AppConfig()
     assert cfg.media.caption_model == "" and make_engines(cfg).captioner is None
     assert "SMARTLEARN_MEDIA_CAPTION_MODEL" in NOT_CONFIGURED
-    with_model = dataclasses.replace(make_cfg(tmp_path), media=MediaConfig(caption_model="/some/blip"))
+    with_model = make_cfg(tmp_path).replace(media=MediaConfig(caption_model="/some/blip"))
     services = build_services(with_model, backend=FakeBackend(), embedder=HashEmbedder())
     captioner = services.media.engines.captioner
     assert captioner is not None and not captioner._loaded.loaded  # created by the composition root, not loaded

@@ -1,6 +1,5 @@
 """MediaService: checks -> engines -> typed results -> Tutor.ask, on a real Tutor (Chroma on disk,
 SQLite metrics) with a scripted LLM and scripted media engines."""
-import dataclasses
 
 import pytest
 from PIL import Image, ImageDraw
@@ -27,7 +26,7 @@ def tutor(tmp_path):
 
 
 def service(tutor, media: MediaConfig | None = None, **engines) -> MediaService:
-    cfg = dataclasses.replace(tutor.cfg, media=media or MediaConfig())
+    cfg = tutor.cfg.replace(media=media or MediaConfig())
     return MediaService(cfg, fake_engines(**engines))
 
 

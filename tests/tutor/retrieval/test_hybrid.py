@@ -1,7 +1,6 @@
 """Hybrid search: RRF fusion, similarities, relevance floor, subject filter, concurrency."""
 from __future__ import annotations
 
-import dataclasses
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -80,10 +79,10 @@ def test_relevance_floor_sets_covered(ready, embedder, rcfg) -> None:
     retriever, _, store = ready
     res = retriever.search("chain rule derivative")
     assert res.hits and res.covered == (res.best_similarity >= rcfg.relevance_floor)
-    strict = Retriever(store, embedder, dataclasses.replace(rcfg, relevance_floor=0.999))
+    strict = Retriever(store, embedder, rcfg.replace(relevance_floor=0.999))
     res = strict.search("chain rule derivative")
     assert res.hits and not res.covered  # hits are still returned; the caller decides what to do
-    lax = Retriever(store, embedder, dataclasses.replace(rcfg, relevance_floor=-1.0))
+    lax = Retriever(store, embedder, rcfg.replace(relevance_floor=-1.0))
     assert lax.search("zebra xylophone").covered
 
 

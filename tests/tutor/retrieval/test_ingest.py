@@ -1,7 +1,6 @@
 """Incremental ingestion with a manifest, self-healing index, and the upload path."""
 from __future__ import annotations
 
-import dataclasses
 import json
 import shutil
 
@@ -111,11 +110,11 @@ def test_changed_chunking_or_embedder_forces_rebuild(tmp_path, kb, rcfg) -> None
     with ChromaStore(path, "test_kb", emb) as store:
         Ingestor(kb, store, emb, rcfg).run()
     with ChromaStore(path, "test_kb", emb) as store:
-        report = Ingestor(kb, store, emb, dataclasses.replace(rcfg, chunk_words=30)).run()
+        report = Ingestor(kb, store, emb, rcfg.replace(chunk_words=30)).run()
         assert report.rebuilt and len(report.added) == 3
     other = CountingEmbedder(32)
     with ChromaStore(path, "test_kb", other) as store:
-        report = Ingestor(kb, store, other, dataclasses.replace(rcfg, chunk_words=30)).run()
+        report = Ingestor(kb, store, other, rcfg.replace(chunk_words=30)).run()
         assert report.rebuilt and len(report.added) == 3 and store.count() == report.total_chunks
 
 
