@@ -14,12 +14,13 @@ from typing import Any, Callable, Iterator
 
 import gradio as gr
 
-from tutor.errors import TutorError
-from tutor.features.grading import SHORT_ANSWER_RUBRIC, grade, score_markdown, score_quiz
+from tutor.errors import InputError, TutorError
+from tutor.features.grading import score_markdown
 from tutor.features.quiz import AUTO, ItemReady, QuizFinished, QuizInputError, QuizMaker, QuizRequest, QuizStarted
+from tutor.features.quiz_answer import QuizAnswers, UnknownQuizItem
+from tutor.features.quiz_answer import finish_quiz as close_quiz
 from tutor.features.schemas import DIFFICULTIES, QUIZ_KINDS, QuizItem
 from tutor.learners import LearnerStore
-from tutor.metrics import Interaction
 from tutor.service import Tutor
 
 logger = logging.getLogger(__name__)
@@ -97,6 +98,11 @@ def _status(ready: int, total: int, notices: list[str]) -> str:
     return "\n\n".join([head, *(f"ℹ️ {n}" for n in notices)])
 
 
+def answers_for(tutor: Tutor, store: LearnerStore) -> QuizAnswers:
+    """The answer flow over this tab's stores (the composition root will hand it in later)."""
+    return QuizAnswers(store, tutor.metrics, tutor.retriever.embedder, tutor.cfg.learning)
+
+
 def submit_answer(tutor: Tutor, store: LearnerStore, user: str, quiz_id: str, position: int,
                   shown_at: float | None, choice: str | None, text: str) -> tuple[str, str]:
     """(feedback markdown, score markdown). Grades and records the answer once; a repeat or late
@@ -105,35 +111,20 @@ def submit_answer(tutor: Tutor, store: LearnerStore, user: str, quiz_id: str, po
         gr.Warning("Start a quiz first.")
         return gr.update(), gr.update()
     quiz = store.quiz(user, quiz_id)
-    if quiz is None or position >= len(quiz.items):
-        gr.Warning("That question is not part of your current quiz.")
-        return gr.update(), gr.update()
-    if quiz.finished_at is not None:
-        gr.Warning("This quiz has ended; start a new one to keep practising.")
-        return gr.update(), gr.update()
-    item = quiz.items[position]
-    given = (text if item.kind == "short_answer" else choice) or ""
-    if not given.strip():
-        gr.Warning("Pick or type an answer first.")
-        return gr.update(), gr.update()
-    g = grade(item, given, tutor.retriever.embedder, tutor.cfg.learning.short_answer_threshold)
+    kind = quiz.items[position].kind if quiz is not None and 0 <= position < len(quiz.items) else None
+    given = text if kind == "short_answer" else choice
     response_s = (time.time() - shown_at) if shown_at else None
-    outcome = store.record_answer(user, quiz_id, item.item_id, given, g.correct, g.score, response_s)
-    if not outcome.recorded:
-        gr.Warning("You already answered this question; your first answer counts." if outcome.reason == "duplicate"
-                   else f"Answer not recorded ({outcome.reason}).")
+    try:
+        result = answers_for(tutor, store).answer(user, quiz_id, given, position=position, response_s=response_s)
+    except InputError as e:  # unknown item, blank answer: the learner's own mistake
+        gr.Warning(str(e))
         return gr.update(), gr.update()
-    store.review(user, item, g.correct)  # missed items enter the spaced-repetition queue
-    tutor.metrics.record_interaction(Interaction(  # the admin's learner analytics (never raises)
-        user=user, action="quiz_answer", at=time.time(), subject=item.subject, difficulty=item.difficulty,
-        response_time_s=response_s, correct=1.0 if g.correct else 0.0))
-    feedback = g.feedback
-    if item.kind == "short_answer":
-        feedback += "\n\n*" + SHORT_ANSWER_RUBRIC.format(threshold=tutor.cfg.learning.short_answer_threshold) + "*"
-    answered = {a.item_id for a in store.answers(user, quiz_id)}
-    if len(answered) == len(quiz.items):
-        return feedback, finish_quiz(store, user, quiz_id)
-    return feedback, gr.update()
+    if not result.recorded:
+        gr.Warning(result.message)
+        return gr.update(), gr.update()
+    if result.finished and result.score is not None:
+        return result.feedback, score_markdown(result.score)
+    return result.feedback, gr.update()
 
 
 def next_question(store: LearnerStore, user: str, quiz_id: str, position: int) -> tuple[Any, ...]:
@@ -152,13 +143,11 @@ def next_question(store: LearnerStore, user: str, quiz_id: str, position: int) -
 
 def finish_quiz(store: LearnerStore, user: str, quiz_id: str) -> str:
     """Close the quiz (later answers are ignored) and return the score with its per-topic breakdown."""
-    quiz = store.quiz(user, quiz_id) if quiz_id else None
-    if quiz is None:
+    try:
+        return score_markdown(close_quiz(store, user, quiz_id))
+    except UnknownQuizItem:
         gr.Warning("Start a quiz first.")
         return ""
-    store.finish_quiz(user, quiz_id)
-    correct = {a.item_id: a.correct for a in store.answers(user, quiz_id)}
-    return score_markdown(score_quiz(quiz.items, correct))
 
 
 def subject_choices(tutor: Tutor) -> list[str]:
@@ -239,15 +228,17 @@ def quiz_api(quizzes: QuizMaker, store: LearnerStore, learner: str, subject: str
 
 
 def answer_api(tutor: Tutor, store: LearnerStore, learner: str, quiz_id: str, item_id: str, answer: str) -> dict:
-    """Grade and record one answer: {"recorded", "reason", "correct", "feedback"}."""
+    """Grade and record one answer: {"recorded", "reason", "correct", "feedback", "finished", "score"}."""
     user = API_PREFIX + (learner or "client")
-    quiz = store.quiz(user, quiz_id)
-    item = next((i for i in quiz.items if i.item_id == item_id), None) if quiz else None
-    if item is None:
-        return {"recorded": False, "reason": "unknown quiz or item", "correct": None, "feedback": ""}
-    g = grade(item, answer, tutor.retriever.embedder, tutor.cfg.learning.short_answer_threshold)
-    outcome = store.record_answer(user, quiz_id, item_id, answer or "", g.correct, g.score, None)
-    if outcome.recorded:
-        store.review(user, item, g.correct)
-    return {"recorded": outcome.recorded, "reason": outcome.reason, "correct": g.correct if outcome.recorded else None,
-            "feedback": g.feedback if outcome.recorded else ""}
+    refused: dict[str, Any] = {"recorded": False, "correct": None, "feedback": "", "finished": False, "score": None}
+    try:
+        r = answers_for(tutor, store).answer(user, quiz_id, answer, item_id=item_id or "")
+    except UnknownQuizItem as e:
+        return {**refused, "reason": "unknown quiz or item", "error": str(e)}
+    except InputError as e:
+        return {**refused, "reason": "blank answer", "error": str(e)}
+    if not r.recorded:
+        return {**refused, "reason": r.reason, "error": r.message}
+    score = {"correct": r.score.correct, "answered": r.score.answered, "total": r.score.total} if r.score else None
+    return {"recorded": True, "reason": r.reason, "correct": r.correct, "feedback": r.feedback,
+            "finished": r.finished, "score": score}

@@ -79,6 +79,31 @@ def test_short_answer_quiz_uses_textbox_and_rubric(kb):
     assert fb.startswith("✅") and "similarity" in fb and "1 / 1" in score  # last answer closes the quiz
 
 
+def test_quiz_api_answers_share_the_tab_flow_and_record_the_interaction(kb):
+    from tutor.metrics.learners import popular_subjects
+
+    tutor, store = kb
+    final = list(quiz.quiz_api(tutor, store, "api-ann", "Python", count=2, kind="mcq"))[-1]
+    assert final["done"] and len(final["items"]) == 2
+    first = final["items"][0]
+    item = next(i for i in store.quiz("api:api-ann", final["quiz_id"]).items if i.item_id == first["item_id"])
+
+    def python_actions():
+        return sum(s.actions for s in popular_subjects(tutor.metrics) if s.subject == "Python")
+
+    before = python_actions()
+    res = quiz.answer_api(tutor, store, "api-ann", final["quiz_id"], first["item_id"], item.answer)
+    assert res["recorded"] and res["correct"] is True and "source:" in res["feedback"]
+    assert res["score"] == {"correct": 1, "answered": 1, "total": 2} and res["finished"] is False
+    assert python_actions() == before + 1  # the API answer reaches the learner analytics too
+    assert store.weak_cards("api:api-ann") == []
+    again = quiz.answer_api(tutor, store, "api-ann", final["quiz_id"], first["item_id"], item.answer)
+    assert again["recorded"] is False and again["reason"] == "duplicate"
+    other = quiz.answer_api(tutor, store, "api-bob", final["quiz_id"], first["item_id"], item.answer)
+    assert other["recorded"] is False and other["reason"] == "unknown quiz or item" and other["error"]
+    assert python_actions() == before + 1
+
+
 def test_plan_streams_weeks_downloads_and_reopens(kb):
     tutor, store = kb
     tutor.backend.enqueue([])  # FakeBackend's default reply is not JSON: strict fake raises -> outline weeks
