@@ -86,7 +86,8 @@ def main(argv: list[str] | None = None) -> int:
         rec = Recording(real_backend)
         tutor.backend = rec
         store = LearnerStore(cfg.paths.db_path)
-        maker = QuizMaker(tutor, store)
+        maker = QuizMaker(backend=rec, course=tutor, retriever=tutor.retriever, chunks=tutor.retriever.store,
+                          learners=store, cfg=cfg)
         chunks, _ = tutor.retriever.store.all_chunks(with_embeddings=False)
         chunk_text = {c.id: c.text for c in chunks}
 

@@ -44,7 +44,8 @@ def main(argv: list[str] | None = None) -> int:
         real = tutor.backend
         rec = Recording(real)
         tutor.backend = rec
-        maker = PlanMaker(tutor, LearnerStore(cfg.paths.db_path))
+        maker = PlanMaker(backend=rec, course=tutor, chunks=tutor.retriever.store,
+                          learners=LearnerStore(cfg.paths.db_path), cfg=cfg)
         chunks, _ = tutor.retriever.store.all_chunks(with_embeddings=False)
         index = {c.id: c for c in chunks}
         list(maker.generate(PlanRequest("warm", "NLP", weeks=1)))  # first constrained call builds llguidance's view

@@ -1,15 +1,12 @@
 """Quiz generation grounded in the knowledge base: every item is built from one indexed chunk.
 
 Owns the flow of a quiz: bound and check the request -> pick chunks (a topic's retrieved chunks,
-the subject's chunks at the chosen level, or the learner's FSRS review queue) -> build items ->
-run the checks (quiz_checks.py) -> stream each passing item and store it.
+the subject's chunks at the chosen level, or the learner's FSRS review queue) -> build items
+(quiz_items.py, from quiz_terms.py and quiz_distractors.py) -> run the checks (quiz_checks.py) ->
+stream each passing item and store it. Answering is quiz_answer.py.
 
 Why items are built from the chunk, not written by the model: the 135M embedded model invents
-wrong facts (MODELS.md). So the fact, the correct answer and the distractors come from the
-course text itself: the answer is a distinctive term of one of the chunk's sentences (rare in
-the subject, preferably named in the section heading); distractors are the same kind of term from
-other chunks of the same subject; true/false statements are the chunk's sentence or that sentence
-with its term swapped. The model only phrases multiple-choice questions, inside a JSON schema
+wrong facts (MODELS.md). The model only phrases multiple-choice questions, inside a JSON schema
 (QUESTION_SCHEMA), and its question is used only when it passes extra checks (model_question_ok);
 otherwise the item keeps the cloze question built from the sentence. Each model call is recorded
 in the metrics with quality 1.0 (question used) or 0.0 (fallback): their mean is the pass rate.
@@ -18,26 +15,27 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import math
-import re
 import random
 import time
 from dataclasses import dataclass
 from typing import Iterator, Sequence, Union
 
+from tutor.backends.base import LLMBackend
+from tutor.config import AppConfig
 from tutor.errors import InputError, TutorError
 from tutor.features import quiz_checks as checks
+from tutor.features.course import ChunkSource, CourseIndex
+from tutor.features.quiz_distractors import ConceptPool, build_pool
+from tutor.features.quiz_items import build_item, question_request
+from tutor.features.quiz_terms import Candidate, candidates_for, idf_of
 from tutor.features.schemas import DIFFICULTIES, QUIZ_KINDS, QUESTION_SCHEMA, QuizItem, item_id_for
-from tutor.keypoint import candidate_sentences
-
-from tutor.retrieval.bm25 import STOPWORDS, _fold
-from tutor.types import CallMeta, Chunk, Completion, GenerationParams, GenerationRequest, Message, RetrievedChunk
+from tutor.learners import LearnerStore
+from tutor.retrieval import Retriever
+from tutor.types import CallMeta, Chunk, Completion, RetrievedChunk
 
 logger = logging.getLogger(__name__)
 
 AUTO = "auto"  # difficulty that follows the learner's recent accuracy
-QUESTION_MAX_TOKENS = 48  # JSON (~6 tokens) + a 120-character question (~30 tokens) with room
-_TERM_WORD = checks._WORD
 
 
 class QuizInputError(InputError):
@@ -122,244 +120,27 @@ def next_difficulty(current: str, answered: int, accuracy: float) -> str:
     return DIFFICULTIES[i]
 
 
-# ---------------------------------------------------------------- terms and distractors
-
-
-@dataclass(frozen=True)
-class _Candidate:
-    score: float
-    sentence: str
-    term: str
-
-
-def _idf(chunks: Sequence[Chunk]) -> dict[str, float]:
-    df: dict[str, int] = {}
-    for c in chunks:
-        for w in set(checks.norm(c.text).split()):
-            df[w] = df.get(w, 0) + 1
-    n = max(1, len(chunks))
-    return {w: math.log((n + 1) / (d + 0.5)) for w, d in df.items()}
-
-
-# Headings that name a kind of section, not a concept of the subject.
-_GENERIC = frozenset({"worked", "example", "examples", "common", "mistakes", "key", "takeaways", "summary",
-                      "introduction", "overview", "notes", "further", "reading", "practice", "exercises", "page",
-                      "meaning", "form", "word", "rules", "basics", "definition", "intuition", "idea", "ideas",
-                      "uses", "works", "checks", "default"})
-_BOLD = re.compile(r"\*\*([^*\n]{3,40})\*\*")
-
-
-def _fold_words(text: str) -> tuple[str, ...]:
-    return tuple(_fold(w) for w in checks.norm(text).split())
-
-
-def concept_vocabulary(chunks: Sequence[Chunk]) -> dict[tuple[str, ...], str]:
-    """The subject's concepts: 1-3 word phrases of its titles, section headings and bold terms
-    (folded words -> a display form). Answers and distractors are drawn from these, so options are
-    all names of real concepts of the course, not random words of a sentence."""
-    phrases: list[str] = []
-    for c in chunks:
-        parts = [c.title] + c.section.split(">")
-        parts += _BOLD.findall(c.text)
-        for part in parts:
-            for piece in re.split(r"[,:;()/]| and | or | vs\.? | with | of | for | in | the ", part):
-                phrases.append(piece.strip())
-    vocab: dict[tuple[str, ...], str] = {}
-    for ph in phrases:
-        words = [w for w in _TERM_WORD.findall(ph)]
-        # contiguous runs of non-stopword words
-        run: list[str] = []
-        for w in words + [""]:
-            if w and w.lower() not in STOPWORDS and len(w) > 2 and w.lower() not in _GENERIC:
-                run.append(w)
-                continue
-            # Suffixes of the run only: its last word is the head noun ("critical points" -> "points"),
-            # while a leading modifier alone ("critical", "finding") is not a concept.
-            for n in (1, 2, 3):
-                if n <= len(run):
-                    surface = " ".join(x if x.isupper() else x.lower() for x in run[-n:])
-                    vocab.setdefault(_fold_words(surface), surface)
-            run = []
-    return vocab
-
-
-def _terms_in(sentence: str) -> list[str]:
-    """Runs of 1-3 consecutive words (letters only): the spans a question can blank out."""
-    words = [(m.group(0), m.start(), m.end()) for m in _TERM_WORD.finditer(sentence)]
-    out: list[str] = []
-    for i in range(len(words)):
-        for n in (1, 2, 3):
-            span = words[i:i + n]
-            if len(span) < n:
-                break
-            if any(sentence[a[2]:b[1]] != " " for a, b in zip(span, span[1:])):
-                break  # consecutive words only: nothing but spaces between them
-            out.append(sentence[span[0][1]:span[-1][2]])
-    return out
-
-
-def _prose_like(sentence: str) -> bool:
-    """Formulas and worked numbers make poor questions: mostly letters required."""
-    letters = sum(ch.isalpha() or ch == " " for ch in sentence)
-    return letters / max(1, len(sentence)) >= 0.85 and "=" not in sentence
-
-
-def candidates_for(chunk: Chunk, idf: dict[str, float], vocab: dict[tuple[str, ...], str]) -> list[_Candidate]:
-    """(sentence, concept term) pairs of a chunk, best first; one per sentence."""
-    heading = set(_fold_words(chunk.section + " " + chunk.title))
-    out: list[_Candidate] = []
-    hit = RetrievedChunk(chunk, 0.0, None, None, 1)
-    for _, sentence in candidate_sentences([hit]):
-        if len(sentence) > 300 or not _prose_like(sentence):
-            continue
-        for term in _terms_in(sentence):
-            key = _fold_words(term)
-            nt = checks.norm(term)
-            if key not in vocab or checks.norm(sentence).count(nt) != 1 or len(nt) < 4:
-                continue
-            score = sum(idf.get(w, 0.0) for w in nt.split()) / len(key) * (1 + 0.3 * (len(key) - 1))
-            if set(key) & heading:
-                score += 1.0
-            out.append(_Candidate(score, sentence, term))
-    out.sort(key=lambda c: -c.score)
-    seen: set[str] = set()
-    best: list[_Candidate] = []
-    for c in out:
-        if c.sentence not in seen:
-            seen.add(c.sentence)
-            best.append(c)
-    return best
-
-
-@dataclass(frozen=True)
-class _Pool:
-    vocab: dict[tuple[str, ...], str]
-    doc_of: dict[tuple[str, ...], set[str]]  # concept -> documents whose text names it
-
-
-def build_pool(chunks: Sequence[Chunk]) -> _Pool:
-    vocab = concept_vocabulary(chunks)
-    doc_of: dict[tuple[str, ...], set[str]] = {}
-    for key, surface in vocab.items():
-        for c in chunks:
-            if checks.contains_phrase(c.title + " " + c.section, surface):
-                doc_of.setdefault(key, set()).add(c.doc_id)
-    return _Pool(vocab, doc_of)
-
-
-def _distractors(answer: str, source: Chunk, pool: _Pool, rng: random.Random, n: int,
-                 difficulty: str) -> list[str]:
-    """`n` other concepts of the subject: sharing no word with the answer and absent from the source
-    chunk (so none of them is also correct); same length as the answer where possible."""
-    a_key = set(_fold_words(answer))
-    same_doc: list[str] = []
-    other: list[str] = []
-    for key, surface in pool.vocab.items():
-        if set(key) & a_key or checks.contains_phrase(source.text, surface) or len(surface) < 4:
-            continue
-        (same_doc if source.doc_id in pool.doc_of.get(key, ()) else other).append(surface)
-    same_doc.sort()
-    other.sort()
-    rng.shuffle(same_doc)
-    rng.shuffle(other)
-    # Advanced quizzes draw from the same document first: closer concepts, harder to tell apart.
-    ordered = same_doc + other if difficulty == "advanced" else other + same_doc
-    want = len(a_key)
-    ordered.sort(key=lambda t: len(t.split()) != want)  # stable: same length first, shuffle kept
-    picked: list[str] = []
-    for t in ordered:
-        t = _shape_like(t, answer)
-        if checks._options_distinct(picked + [t, answer]):
-            picked.append(t)
-        if len(picked) == n:
-            break
-    return picked
-
-
-def _shape_like(term: str, answer: str) -> str:
-    """Match the answer's capitalisation so the correct option does not stand out."""
-    if answer[:1].islower() and term[:1].isupper() and not term.isupper():
-        return term[0].lower() + term[1:]
-    return term
-
-
-# ---------------------------------------------------------------- item building
-
-
-def _explanation(sentence: str, chunk: Chunk) -> str:
-    where = f"{chunk.title} › {chunk.section}" if chunk.section else chunk.title
-    return f"The course says: “{sentence}” (source: {where})"
-
-
-def build_item(chunk: Chunk, cand: _Candidate, kind: str, difficulty: str,
-               pool: _Pool, rng: random.Random, question: str | None = None,
-               generated_by: str = "kb") -> QuizItem | None:
-    """An item of `kind` from one (sentence, term) of `chunk`; None when no distractors exist."""
-    term = cand.term
-    blanked = checks.cloze(cand.sentence, term)
-    options: tuple[str, ...]
-    if kind == "mcq":
-        ds = _distractors(term, chunk, pool, rng, 3, difficulty)
-        if len(ds) < 3:
-            return None
-        opts = ds + [term]
-        rng.shuffle(opts)
-        options, answer = tuple(opts), term
-        q = question or f"Which term completes this statement from “{chunk.title}”?\n\n{blanked}"
-    elif kind == "true_false":
-        options = ("True", "False")
-        if rng.random() < 0.5:
-            statement, answer = cand.sentence, "True"
-        else:
-            ds = _distractors(term, chunk, pool, rng, 1, difficulty)
-            if not ds:
-                return None
-            statement, answer = blanked.replace(checks.BLANK, ds[0], 1), "False"
-            statement = statement[:1].upper() + statement[1:]
-        q = f"True or false: {statement}"
-    elif kind == "short_answer":
-        options, answer = (), term
-        q = f"Fill in the blank (from “{chunk.title}”):\n\n{blanked}"
-    else:
-        raise InputError(f"Unknown question type {kind!r}; choose one of: {', '.join(QUIZ_KINDS)}.")
-    return QuizItem(
-        item_id=item_id_for(q, answer, chunk.id), kind=kind, question=q, options=options, answer=answer,
-        explanation=_explanation(cand.sentence, chunk), chunk_id=chunk.id, doc_id=chunk.doc_id,
-        topic=chunk.title, section=chunk.section, subject=chunk.subject, difficulty=difficulty,
-        source_quote=cand.sentence, generated_by=generated_by,
-    )
-
-
-def question_request(sentence: str, answer: str) -> GenerationRequest:
-    # One worked example first: the 135M model follows a shown pattern far better than an instruction.
-    messages = (
-        Message("system", "You write one quiz question about a fact. Reply with JSON only."),
-        Message("user", "Fact: Water boils at 100 degrees Celsius at sea level.\nAnswer: 100 degrees Celsius\n"
-                        "Write a question whose answer is the given answer."),
-        Message("assistant", '{"question":"What temperature does water boil at, at sea level?"}'),
-        Message("user", f"Fact: {sentence}\nAnswer: {answer}\nWrite a question whose answer is the given answer."),
-    )
-    # repetition_penalty 1.0: the JSON's own quotes and braces must not be penalised.
-    params = GenerationParams(max_new_tokens=QUESTION_MAX_TOKENS, temperature=0.0, repetition_penalty=1.0)
-    return GenerationRequest(messages=messages, params=params, json_schema=QUESTION_SCHEMA)
-
-
 # ---------------------------------------------------------------- the quiz
 
 
 class QuizMaker:
-    """Makes quizzes for a Tutor and a LearnerStore. Holds no per-learner state."""
+    """Makes quizzes from the course index into a LearnerStore. Holds no per-learner state."""
 
-    def __init__(self, tutor, store) -> None:
-        self.tutor = tutor
-        self.store = store
+    def __init__(self, *, backend: LLMBackend, course: CourseIndex, retriever: Retriever, chunks: ChunkSource,
+                 learners: LearnerStore, cfg: AppConfig) -> None:
+        self.backend = backend  # phrases multiple-choice questions; metered, so its calls are recorded
+        self.course = course  # subjects, and the recorded coverage check of a topic
+        self.retriever = retriever  # a topic's chunks, more of them than the coverage check returns
+        self.chunks = chunks
+        self.store = learners
+        self.cfg = cfg
 
     def subject_chunks(self, subject: str) -> list[Chunk]:
-        chunks, _ = self.tutor.retriever.store.all_chunks(with_embeddings=False)
+        chunks, _ = self.chunks.all_chunks(with_embeddings=False)
         return [c for c in chunks if c.subject == subject]
 
     def _resolve_subject(self, subject: str | None) -> str:
-        subjects = self.tutor.subjects()
+        subjects = self.course.subjects()
         if not subject or not subject.strip():
             raise QuizInputError("Please pick a subject for the quiz.", subjects)
         for s in subjects:
@@ -372,9 +153,8 @@ class QuizMaker:
         """Stream QuizStarted, ItemReady per delivered item, then QuizFinished. Raises QuizInputError
         before anything is stored when the request cannot make a quiz."""
         t0 = time.perf_counter()
-        lc = self.tutor.cfg.learning
         notices: list[str] = []
-        count, note = bound_count(req.count, lc.max_questions)
+        count, note = bound_count(req.count, self.cfg.learning.max_questions)
         if note:
             notices.append(note)
         if req.kind not in QUIZ_KINDS:
@@ -383,54 +163,68 @@ class QuizMaker:
             yield from self._review(req, count, notices, t0)
             return
         subject = self._resolve_subject(req.subject)
-        difficulty = req.difficulty
-        if difficulty == AUTO:
-            n, acc = self.store.recent_accuracy(req.learner, subject, lc.adaptive_window)
+        difficulty = self._difficulty(req, subject, notices)
+        all_chunks = self.subject_chunks(subject)
+        if not all_chunks:
+            raise QuizInputError(f"The knowledge base has no documents for {subject} yet.", self.course.subjects())
+        rng = random.Random(req.seed)
+        topic = (req.topic or "").strip()
+        ordered = self._topic_chunks(req.learner, topic, subject, count, all_chunks) if topic else \
+            _level_first(all_chunks, difficulty, rng)
+        quiz_id = self.store.create_quiz(req.learner, subject, topic, difficulty, req.kind)
+        yield QuizStarted(quiz_id, subject, difficulty, count, tuple(notices))
+        stats = _Stats()
+        plan = _Plan(quiz_id, req, difficulty, count, idf_of(all_chunks), build_pool(all_chunks), rng, t0)
+        yield from self._items(plan, ordered, stats)
+        notice = None
+        if stats.delivered < count:
+            notice = (f"Only {stats.delivered} new question(s) could be made from the course material for this "
+                      "choice; try another topic or difficulty." if stats.delivered else
+                      "No new questions could be made for this choice (you may have seen them all recently); "
+                      "try another topic or difficulty.")
+        yield QuizFinished(quiz_id, stats.delivered, stats.attempted, dict(stats.failed), stats.model_calls,
+                           stats.model_passed, time.perf_counter() - t0, notice)
+
+    def _difficulty(self, req: QuizRequest, subject: str, notices: list[str]) -> str:
+        """The requested difficulty, or for "auto" the one the learner's recent accuracy calls for."""
+        if req.difficulty == AUTO:
+            n, acc = self.store.recent_accuracy(req.learner, subject, self.cfg.learning.adaptive_window)
             last = self._last_difficulty(req.learner, subject)
             difficulty = next_difficulty(last, n, acc) if n else "beginner"
             notices.append(f"Difficulty: {difficulty}" + (f" (your last {n} answers in {subject}: {acc:.0%} correct)."
                                                           if n else " (your first quiz in this subject)."))
-        elif difficulty not in DIFFICULTIES:
+            return difficulty
+        if req.difficulty not in DIFFICULTIES:
             raise QuizInputError(f"Difficulty must be one of: {', '.join(DIFFICULTIES)} or auto.")
+        return req.difficulty
 
-        all_chunks = self.subject_chunks(subject)
-        if not all_chunks:
-            raise QuizInputError(f"The knowledge base has no documents for {subject} yet.", self.tutor.subjects())
-        rng = random.Random(req.seed)
-        topic = (req.topic or "").strip()
-        if topic:
-            result = self.tutor.retrieve(topic, subject, req.learner)
-            if not result.covered or not result.hits:
-                near = _closest_topics(result.hits) or sorted({c.title for c in all_chunks})[:3]
-                raise QuizInputError(f"The course documents do not cover “{topic}”. Closest covered topics: "
-                                     f"{'; '.join(near)}.", near)
-            wanted = self.tutor.retriever.search(topic, k=min(50, max(3 * count, 10)), subject=subject)
-            ordered = [h.chunk for h in wanted.hits if (h.dense_similarity or 0) >= self.tutor.cfg.retrieval.relevance_floor]
-            ordered = ordered or [h.chunk for h in result.hits]
-        else:
-            at_level = [c for c in all_chunks if c.level == difficulty]
-            rest = [c for c in all_chunks if c.level != difficulty]
-            rng.shuffle(at_level)
-            rng.shuffle(rest)
-            ordered = at_level + rest
+    def _topic_chunks(self, learner: str, topic: str, subject: str, count: int,
+                      all_chunks: Sequence[Chunk]) -> list[Chunk]:
+        """The subject's chunks about `topic`, best first; QuizInputError when the course does not cover it."""
+        result = self.course.retrieve(topic, subject, learner)
+        if not result.covered or not result.hits:
+            near = _closest_topics(result.hits) or sorted({c.title for c in all_chunks})[:3]
+            raise QuizInputError(f"The course documents do not cover “{topic}”. Closest covered topics: "
+                                 f"{'; '.join(near)}.", near)
+        wanted = self.retriever.search(topic, k=min(50, max(3 * count, 10)), subject=subject)
+        floor = self.cfg.retrieval.relevance_floor
+        ordered = [h.chunk for h in wanted.hits if (h.dense_similarity or 0) >= floor]
+        return ordered or [h.chunk for h in result.hits]
 
-        idf = _idf(all_chunks)
-        pool = build_pool(all_chunks)
-        quiz_id = self.store.create_quiz(req.learner, subject, topic, difficulty, req.kind)
-        yield QuizStarted(quiz_id, subject, difficulty, count, tuple(notices))
-        seen = {checks.norm(q) for q in self.store.recent_questions(req.learner, lc.recent_quizzes)}
-        stats = _Stats()
-        delivered = 0
+    def _items(self, plan: "_Plan", ordered: Sequence[Chunk], stats: "_Stats") -> Iterator[ItemReady]:
+        """Build, check, phrase and store items, one per chunk in order, until the count is reached."""
+        req = plan.req
+        seen = {checks.norm(q) for q in self.store.recent_questions(req.learner, self.cfg.learning.recent_quizzes)}
         used_answers: set[str] = set()
         use_model = req.use_model and req.kind == "mcq"
         slowest = 0.0
         for chunk in ordered:
-            if delivered >= count:
+            if stats.delivered >= plan.count:
                 break
-            for cand in candidates_for(chunk, idf, pool.vocab)[:4]:
+            for cand in candidates_for(chunk, plan.idf, plan.pool.vocab)[:4]:
                 if checks.norm(cand.term) in used_answers:
                     continue  # two items with one answer would hint at each other
-                item = build_item(chunk, cand, req.kind, difficulty, pool, rng)
+                item = build_item(chunk, cand, req.kind, plan.difficulty, plan.pool, plan.rng)
                 if item is None:
                     continue
                 stats.attempted += 1
@@ -441,26 +235,18 @@ class QuizMaker:
                     for f in failed:
                         stats.failed[f] = stats.failed.get(f, 0) + 1
                     continue
-                if use_model and time.perf_counter() - t0 + slowest < req.model_budget_s:
+                if use_model and time.perf_counter() - plan.t0 + slowest < req.model_budget_s:
                     t_call = time.perf_counter()
                     item, use_model = self._phrase(item, cand, chunk.text, seen, req.learner, stats)
                     slowest = max(slowest, time.perf_counter() - t_call)
-                self.store.add_item(quiz_id, item)
+                self.store.add_item(plan.quiz_id, item)
                 seen.add(checks.norm(item.question))
                 used_answers.add(checks.norm(cand.term))
-                yield ItemReady(delivered, item, time.perf_counter() - t0)
-                delivered += 1
+                yield ItemReady(stats.delivered, item, time.perf_counter() - plan.t0)
+                stats.delivered += 1
                 break  # one item per chunk: spread the quiz over the material
-        notice = None
-        if delivered < count:
-            notice = (f"Only {delivered} new question(s) could be made from the course material for this choice; "
-                      "try another topic or difficulty." if delivered else
-                      "No new questions could be made for this choice (you may have seen them all recently); "
-                      "try another topic or difficulty.")
-        yield QuizFinished(quiz_id, delivered, stats.attempted, dict(stats.failed), stats.model_calls,
-                           stats.model_passed, time.perf_counter() - t0, notice)
 
-    def _phrase(self, item: QuizItem, cand: _Candidate, chunk_text: str, seen: set[str], learner: str,
+    def _phrase(self, item: QuizItem, cand: Candidate, chunk_text: str, seen: set[str], learner: str,
                 stats: "_Stats") -> tuple[QuizItem, bool]:
         """(item, keep using the model): the model's question when it passes every check, else the
         cloze item unchanged. False when the backend cannot do constrained decoding at all."""
@@ -486,7 +272,7 @@ class QuizMaker:
 
         request = dataclasses.replace(question_request(cand.sentence, cand.term), meta=CallMeta("quiz", learner, judge))
         try:
-            completion: Completion = generate(self.tutor.backend, request)
+            completion: Completion = generate(self.backend, request)
         except TutorError as e:
             # e.g. a backend without constrained decoding: the quiz goes on with cloze questions.
             logger.warning("quiz question phrasing unavailable, using cloze questions: %s", e)
@@ -529,11 +315,35 @@ class QuizMaker:
 @dataclass
 class _Stats:
     attempted: int = 0
+    delivered: int = 0
     model_calls: int = 0
     model_passed: int = 0
 
     def __post_init__(self) -> None:
         self.failed: dict[str, int] = {}
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """What one quiz's item loop works from."""
+
+    quiz_id: str
+    req: QuizRequest
+    difficulty: str
+    count: int
+    idf: dict[str, float]
+    pool: ConceptPool
+    rng: random.Random
+    t0: float  # perf_counter at the request's start
+
+
+def _level_first(chunks: Sequence[Chunk], difficulty: str, rng: random.Random) -> list[Chunk]:
+    """The subject's chunks at the quiz's level first, each group shuffled."""
+    at_level = [c for c in chunks if c.level == difficulty]
+    rest = [c for c in chunks if c.level != difficulty]
+    rng.shuffle(at_level)
+    rng.shuffle(rest)
+    return at_level + rest
 
 
 def _closest_topics(hits: Sequence[RetrievedChunk]) -> list[str]:

@@ -20,10 +20,13 @@ import uuid
 from dataclasses import dataclass
 from typing import Iterator, Sequence, Union
 
+from tutor.backends.base import LLMBackend
+from tutor.config import AppConfig
 from tutor.errors import InputError, TutorError
 from tutor.features import quiz_checks as checks
+from tutor.features.course import ChunkSource, CourseIndex
 from tutor.features.schemas import DIFFICULTIES, PLAN_SCHEMA, WEEK_SCHEMA, PlanSession, PlanWeek, Reading, StudyPlan
-
+from tutor.learners import LearnerStore
 from tutor.types import CallMeta, Chunk, GenerationParams, GenerationRequest, Message
 
 logger = logging.getLogger(__name__)
@@ -197,12 +200,18 @@ def fallback_theme(topics: Sequence[Topic]) -> str:
 
 
 class PlanMaker:
-    def __init__(self, tutor, store) -> None:
-        self.tutor = tutor
-        self.store = store
+    """Makes study plans from the course index into a LearnerStore. Holds no per-learner state."""
+
+    def __init__(self, *, backend: LLMBackend, course: CourseIndex, chunks: ChunkSource, learners: LearnerStore,
+                 cfg: AppConfig) -> None:
+        self.backend = backend  # writes each week's theme and activities; metered, so its calls are recorded
+        self.course = course  # subjects, and the recorded retrieval of a goal or focus topic
+        self.chunks = chunks  # the subject's outline
+        self.store = learners
+        self.cfg = cfg
 
     def _subject(self, req: PlanRequest) -> tuple[str, list[str]]:
-        subjects = self.tutor.subjects()
+        subjects = self.course.subjects()
         if req.subject and req.subject.strip():
             for s in subjects:
                 if s.lower() == req.subject.strip().lower():
@@ -212,7 +221,7 @@ class PlanMaker:
         goal = req.goal.strip()
         if not goal:
             raise PlanInputError("Please pick a subject or describe your goal.", subjects)
-        result = self.tutor.retrieve(goal, None, req.learner)
+        result = self.course.retrieve(goal, None, req.learner)
         if not result.covered or not result.hits:
             near = list(dict.fromkeys(f"{h.chunk.subject}: {h.chunk.title}" for h in result.hits))[:3]
             raise PlanInputError(f"The course documents do not cover “{goal}”. Closest covered topics: "
@@ -226,7 +235,7 @@ class PlanMaker:
 
     def generate(self, req: PlanRequest) -> Iterator[PlanEvent]:
         t0 = time.perf_counter()
-        lc = self.tutor.cfg.learning
+        lc = self.cfg.learning
         if req.level not in DIFFICULTIES:
             raise PlanInputError(f"Level must be one of: {', '.join(DIFFICULTIES)}.")
         try:
@@ -243,7 +252,7 @@ class PlanMaker:
         subject, notices = self._subject(req)
         if note:
             notices.append(note)
-        chunks, _ = self.tutor.retriever.store.all_chunks(with_embeddings=False)
+        chunks, _ = self.chunks.all_chunks(with_embeddings=False)
         topics = outline([c for c in chunks if c.subject == subject])
         if not topics:
             raise PlanInputError(f"The knowledge base has no documents for {subject} yet.")
@@ -296,7 +305,7 @@ class PlanMaker:
     def _focus_first(self, req: PlanRequest, subject: str, topics: list[Topic], notices: list[str]) -> list[Topic]:
         focus_keys: list[tuple[str, str]] = []
         for f in (x.strip() for x in req.focus if x and x.strip()):
-            res = self.tutor.retrieve(f, subject, req.learner)
+            res = self.course.retrieve(f, subject, req.learner)
             if not res.covered or not res.hits:
                 notices.append(f"“{f}” is not covered in {subject}; the plan follows the course outline instead.")
                 continue
@@ -323,7 +332,7 @@ class PlanMaker:
         request = dataclasses.replace(week_request(subject, req.level, topics),
                                       meta=CallMeta("study_plan", req.learner, judge))
         try:
-            completion = generate(self.tutor.backend, request)
+            completion = generate(self.backend, request)
         except TutorError as e:
             logger.warning("study-plan weeks written from the outline only: %s", e)
             return None, False

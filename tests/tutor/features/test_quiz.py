@@ -10,10 +10,10 @@ from tutor.metrics.meter import MeteredBackend
 
 from tutor.backends.fake import FakeBackend
 from tutor.features import quiz_checks as checks
-from tutor.features.quiz import ItemReady, QuizFinished, QuizInputError, QuizMaker, QuizRequest, QuizStarted
+from tutor.features.quiz import ItemReady, QuizFinished, QuizInputError, QuizRequest, QuizStarted
 from tutor.features.schemas import DIFFICULTIES
 
-from .learning_fixtures import make_tutor
+from .learning_fixtures import make_tutor, quiz_maker
 
 
 class PhrasingBackend(FakeBackend):
@@ -55,7 +55,7 @@ def chunk_text(tutor, chunk_id):
 @pytest.mark.parametrize("kind", ["mcq", "true_false", "short_answer"])
 def test_items_are_grounded_checked_and_stored(kb, kind):
     tutor, store = kb
-    maker = QuizMaker(tutor, store)
+    maker = quiz_maker(tutor, store)
     start, items, done = run(maker, learner=f"ann-{kind}", subject="statistics", count=5, kind=kind,
                              difficulty="beginner", seed=3)
     assert len(items) == 5 and done.delivered == 5
@@ -72,7 +72,7 @@ def test_items_are_grounded_checked_and_stored(kb, kind):
 
 def test_question_count_is_bounded_with_a_message(kb):
     tutor, store = kb
-    maker = QuizMaker(tutor, store)
+    maker = quiz_maker(tutor, store)
     start, items, _ = run(maker, learner="b0", subject="Python", count=0)
     assert len(items) == 1 and "1 to 20" in start.notices[0]
     start, items, done = run(maker, learner="b1", subject="Machine Learning", count=500, difficulty="beginner")
@@ -82,7 +82,7 @@ def test_question_count_is_bounded_with_a_message(kb):
 
 def test_uncovered_topic_and_unknown_subject_are_said_with_suggestions(kb):
     tutor, store = kb
-    maker = QuizMaker(tutor, store)
+    maker = quiz_maker(tutor, store)
     with pytest.raises(QuizInputError) as e:
         list(maker.generate(QuizRequest("c", "Python", topic="medieval French poetry sonnets")))
     assert "do not cover" in str(e.value) and e.value.suggestions
@@ -93,7 +93,7 @@ def test_uncovered_topic_and_unknown_subject_are_said_with_suggestions(kb):
 
 def test_no_repeats_across_recent_quizzes(kb):
     tutor, store = kb
-    maker = QuizMaker(tutor, store)
+    maker = quiz_maker(tutor, store)
     _, first, _ = run(maker, learner="rep", subject="Calculus for ML", count=5, seed=1, difficulty="beginner")
     _, second, _ = run(maker, learner="rep", subject="Calculus for ML", count=5, seed=1, difficulty="beginner")
     assert not {checks.norm(i.question) for i in first} & {checks.norm(i.question) for i in second}
@@ -111,7 +111,7 @@ def swap_backend(kb):
 def test_model_phrased_questions_are_used_only_when_they_pass(kb, swap_backend):
     tutor, store = kb
     swap_backend(PhrasingBackend())
-    _, items, done = run(QuizMaker(tutor, store), learner="m", subject="Python", count=3, use_model=True, seed=2,
+    _, items, done = run(quiz_maker(tutor, store), learner="m", subject="Python", count=3, use_model=True, seed=2,
                          difficulty="beginner")
     assert done.model_calls >= 3 and done.model_passed >= 1
     assert any(i.generated_by == "model" for i in items)
@@ -120,7 +120,7 @@ def test_model_phrased_questions_are_used_only_when_they_pass(kb, swap_backend):
     assert len(calls) == done.model_calls and {c.quality for c in calls} <= {0.0, 1.0}
 
     swap_backend(PhrasingBackend(bad=True))
-    _, items, done = run(QuizMaker(tutor, store), learner="m2", subject="Python", count=3, use_model=True, seed=2,
+    _, items, done = run(quiz_maker(tutor, store), learner="m2", subject="Python", count=3, use_model=True, seed=2,
                          difficulty="beginner")
     assert done.model_passed == 0 and len(items) == 3  # fell back to cloze questions
     assert all(i.generated_by == "kb" for i in items)
@@ -129,13 +129,13 @@ def test_model_phrased_questions_are_used_only_when_they_pass(kb, swap_backend):
 def test_backend_without_constraints_falls_back_to_cloze(kb, swap_backend):
     tutor, store = kb
     swap_backend(FakeBackend(["not json at all"]))  # strict FakeBackend raises GenerationError for it
-    _, items, done = run(QuizMaker(tutor, store), learner="f", subject="NLP", count=2, use_model=True)
+    _, items, done = run(quiz_maker(tutor, store), learner="f", subject="NLP", count=2, use_model=True)
     assert len(items) == 2 and done.model_calls == 0
 
 
 def test_review_my_weak_spots_draws_from_missed_items(kb):
     tutor, store = kb
-    maker = QuizMaker(tutor, store)
+    maker = quiz_maker(tutor, store)
     with pytest.raises(QuizInputError, match="no missed questions"):
         list(maker.generate(QuizRequest("weak", None, review=True)))
     _, items, _ = run(maker, learner="weak", subject="Deep Learning", count=3)
@@ -146,7 +146,7 @@ def test_review_my_weak_spots_draws_from_missed_items(kb):
 
 def test_difficulty_follows_recent_accuracy(kb):
     tutor, store = kb
-    maker = QuizMaker(tutor, store)
+    maker = quiz_maker(tutor, store)
     start, items, _ = run(maker, learner="ada", subject="Linear Algebra", count=4)
     assert start.difficulty == "beginner"
     for it in items:
@@ -160,7 +160,7 @@ def test_two_learners_generate_at_once_without_mixing(kb):
     out = {}
 
     def learner(name, subject):
-        out[name] = run(QuizMaker(tutor, store), learner=name, subject=subject, count=4, difficulty="beginner")
+        out[name] = run(quiz_maker(tutor, store), learner=name, subject=subject, count=4, difficulty="beginner")
 
     threads = [threading.Thread(target=learner, args=a) for a in (("p1", "Python"), ("p2", "Statistics"))]
     for t in threads:
@@ -176,5 +176,5 @@ def test_two_learners_generate_at_once_without_mixing(kb):
 def test_every_difficulty_makes_items(kb):
     tutor, store = kb
     for d in DIFFICULTIES:
-        _, items, _ = run(QuizMaker(tutor, store), learner=f"d-{d}", subject="Machine Learning", count=3, difficulty=d)
+        _, items, _ = run(quiz_maker(tutor, store), learner=f"d-{d}", subject="Machine Learning", count=3, difficulty=d)
         assert len(items) == 3

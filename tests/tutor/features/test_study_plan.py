@@ -7,11 +7,11 @@ import pytest
 
 from tutor.features.schemas import StudyPlan
 from tutor.features.study_plan import (
-    PlanFinished, PlanInputError, PlanMaker, PlanRequest, PlanStarted, WeekReady, layout, outline, plan_markdown,
+    PlanFinished, PlanInputError, PlanRequest, PlanStarted, WeekReady, layout, outline, plan_markdown,
     sessions_per_week, validate_plan,
 )
 
-from .learning_fixtures import make_tutor
+from .learning_fixtures import make_tutor, plan_maker
 
 
 @pytest.fixture(scope="module")
@@ -20,7 +20,7 @@ def kb(tmp_path_factory):
 
 
 def make(tutor, store, **kw):
-    events = list(PlanMaker(tutor, store).generate(PlanRequest(**kw)))
+    events = list(plan_maker(tutor, store).generate(PlanRequest(**kw)))
     assert isinstance(events[0], PlanStarted) and isinstance(events[-1], PlanFinished)
     return events
 
@@ -82,7 +82,7 @@ def test_free_text_goal_picks_the_subject_and_uncovered_goal_says_so(kb):
     done = make(tutor, store, learner="g", goal="convolutional networks, pooling and dropout", weeks=1, use_model=False)[-1]
     assert done.plan.subject == "Deep Learning"
     with pytest.raises(PlanInputError) as e:
-        list(PlanMaker(tutor, store).generate(PlanRequest("g", goal="medieval French poetry sonnets")))
+        list(plan_maker(tutor, store).generate(PlanRequest("g", goal="medieval French poetry sonnets")))
     assert "do not cover" in str(e.value)
 
 
@@ -96,7 +96,7 @@ def test_free_text_goal_picks_the_subject_and_uncovered_goal_says_so(kb):
 def test_bad_input_is_a_sentence(kb, kw, message):
     tutor, store = kb
     with pytest.raises(PlanInputError, match=message):
-        list(PlanMaker(tutor, store).generate(PlanRequest("x", use_model=False, **kw)))
+        list(plan_maker(tutor, store).generate(PlanRequest("x", use_model=False, **kw)))
 
 
 def test_weeks_bounded_and_target_date(kb):
