@@ -290,57 +290,159 @@ class AdminTab:
     refresh: Any  # quiet handler filling every view; main.py runs it on load for admins
 
 
+@dataclass
+class _System:
+    health: gr.Markdown
+    resources: gr.Plot
+    timer: gr.Timer
+
+
+@dataclass
+class _Performance:
+    window: gr.Dropdown
+    priority: gr.Dropdown
+    metric: gr.Dropdown
+    refresh: gr.Button
+    recommendation: gr.Markdown
+    stats: gr.Dataframe
+    comparison: gr.Plot
+    trend: gr.Plot
+
+
+@dataclass
+class _Training:
+    note: gr.Markdown
+    loss: gr.Plot
+    lr: gr.Plot
+    refresh: gr.Button
+
+
+@dataclass
+class _Learners:
+    window: gr.Dropdown
+    engagement: gr.Plot
+    subjects: gr.Plot
+    accuracy: gr.Plot
+    missed: gr.Dataframe
+    gaps: gr.Dataframe
+    refresh: gr.Button
+
+
+@dataclass
+class _Export:
+    window: gr.Dropdown
+    export: gr.Button
+    files: gr.File
+    model: gr.Dropdown
+    confirm_model: gr.Checkbox
+    clear_model: gr.Button
+    days: gr.Number
+    confirm_old: gr.Checkbox
+    clear_old: gr.Button
+    message: gr.Markdown
+
+
+def _system_section(services: Services) -> _System:
+    with gr.Tab("System"):
+        health = gr.Markdown(elem_id="admin-health")
+        resources = gr.Plot(label="Resources")
+        # Off until main.py's page-load handler sees an admin: learners' pages never poll it.
+        timer = gr.Timer(max(services.cfg.monitoring.sample_interval_s, 5.0), active=False)
+    return _System(health, resources, timer)
+
+
+def _performance_section() -> _Performance:
+    with gr.Tab("AI performance"):
+        with gr.Row():
+            window = gr.Dropdown(list(WINDOWS), value="Last 24 hours", label="Window")
+            priority = gr.Dropdown(list(PRIORITIES), value="balanced", label="Recommend for")
+            metric = gr.Dropdown(list(TREND_METRICS), value="latency_p50", label="Trend metric")
+            refresh = gr.Button("Refresh")
+        recommendation = gr.Markdown(elem_id="admin-recommendation")
+        stats = gr.Dataframe(headers=STATS_HEADERS, interactive=False, elem_id="admin-stats")
+        comparison = gr.Plot(label="Comparison")
+        trend = gr.Plot(label="Trend")
+    return _Performance(window, priority, metric, refresh, recommendation, stats, comparison, trend)
+
+
+def _training_section() -> _Training:
+    with gr.Tab("Training"):
+        note = gr.Markdown()
+        loss = gr.Plot(label="Loss")
+        lr = gr.Plot(label="Learning rate")
+        refresh = gr.Button("Refresh")
+    return _Training(note, loss, lr, refresh)
+
+
+def _learners_section() -> _Learners:
+    with gr.Tab("Learners"):
+        window = gr.Dropdown(list(WINDOWS), value="Last 7 days", label="Window")
+        engagement = gr.Plot(label="Engagement")
+        with gr.Row():
+            subjects = gr.Plot(label="Popular subjects")
+            accuracy = gr.Plot(label="Accuracy")
+        gr.Markdown("**Most-missed quiz items:**")
+        missed = gr.Dataframe(headers=["Question", "Subject", "Topic", "Attempts", "Missed"], interactive=False,
+                              elem_id="admin-missed")
+        gr.Markdown("**Knowledge-base gaps** — questions the course documents could not answer "
+                    "(add material on these):")
+        gaps = gr.Dataframe(headers=["When", "Subject", "Question", "Best similarity"], interactive=False,
+                            elem_id="admin-gaps")
+        refresh = gr.Button("Refresh")
+    return _Learners(window, engagement, subjects, accuracy, missed, gaps, refresh)
+
+
+def _export_section() -> _Export:
+    with gr.Tab("Export & clear"):
+        window = gr.Dropdown(list(WINDOWS), value="All time", label="Export window")
+        export = gr.Button("Export (JSON + CSV zip)")
+        files = gr.File(label="Exports", file_count="multiple")
+        with gr.Row():
+            model = gr.Dropdown([], label="Model to clear")
+            confirm_model = gr.Checkbox(label="Yes, delete this model's records")
+            clear_model_btn = gr.Button("Clear model", variant="stop")
+        with gr.Row():
+            days = gr.Number(value=30, label="Delete data older than (days)", minimum=0)
+            confirm_old = gr.Checkbox(label="Yes, delete old records")
+            clear_old_btn = gr.Button("Clear old data", variant="stop")
+        message = gr.Markdown()
+    return _Export(window, export, files, model, confirm_model, clear_model_btn, days, confirm_old, clear_old_btn,
+                   message)
+
+
 def build(services: Services) -> AdminTab:
     """Lays out the admin tab's content (main.py creates the Tab and controls its visibility)."""
-    learners = services.learners
     with gr.Tabs():
-        with gr.Tab("System"):
-            health_md = gr.Markdown(elem_id="admin-health")
-            res_plot = gr.Plot(label="Resources")
-            # Off until main.py's page-load handler sees an admin: learners' pages never poll it.
-            timer = gr.Timer(max(services.cfg.monitoring.sample_interval_s, 5.0), active=False)
-        with gr.Tab("AI performance"):
-            with gr.Row():
-                window = gr.Dropdown(list(WINDOWS), value="Last 24 hours", label="Window")
-                priority = gr.Dropdown(list(PRIORITIES), value="balanced", label="Recommend for")
-                metric = gr.Dropdown(list(TREND_METRICS), value="latency_p50", label="Trend metric")
-                perf_btn = gr.Button("Refresh")
-            rec_md = gr.Markdown(elem_id="admin-recommendation")
-            stats_df = gr.Dataframe(headers=STATS_HEADERS, interactive=False, elem_id="admin-stats")
-            cmp_plot = gr.Plot(label="Comparison")
-            trend_plot = gr.Plot(label="Trend")
-        with gr.Tab("Training"):
-            train_note = gr.Markdown()
-            loss_plot = gr.Plot(label="Loss")
-            lr_plot = gr.Plot(label="Learning rate")
-            train_btn = gr.Button("Refresh")
-        with gr.Tab("Learners"):
-            learn_window = gr.Dropdown(list(WINDOWS), value="Last 7 days", label="Window")
-            eng_plot = gr.Plot(label="Engagement")
-            with gr.Row():
-                subj_plot = gr.Plot(label="Popular subjects")
-                acc_plot = gr.Plot(label="Accuracy")
-            gr.Markdown("**Most-missed quiz items:**")
-            missed_df = gr.Dataframe(headers=["Question", "Subject", "Topic", "Attempts", "Missed"], interactive=False,
-                                     elem_id="admin-missed")
-            gr.Markdown("**Knowledge-base gaps** — questions the course documents could not answer "
-                        "(add material on these):")
-            gaps_df = gr.Dataframe(headers=["When", "Subject", "Question", "Best similarity"], interactive=False,
-                                   elem_id="admin-gaps")
-            learn_btn = gr.Button("Refresh")
-        with gr.Tab("Export & clear"):
-            exp_window = gr.Dropdown(list(WINDOWS), value="All time", label="Export window")
-            exp_btn = gr.Button("Export (JSON + CSV zip)")
-            exp_files = gr.File(label="Exports", file_count="multiple")
-            with gr.Row():
-                model_dd = gr.Dropdown([], label="Model to clear")
-                confirm_model = gr.Checkbox(label="Yes, delete this model's records")
-                clear_model_btn = gr.Button("Clear model", variant="stop")
-            with gr.Row():
-                days = gr.Number(value=30, label="Delete data older than (days)", minimum=0)
-                confirm_old = gr.Checkbox(label="Yes, delete old records")
-                clear_old_btn = gr.Button("Clear old data", variant="stop")
-            clear_md = gr.Markdown()
+        system = _system_section(services)
+        perf = _performance_section()
+        training = _training_section()
+        learn = _learners_section()
+        export = _export_section()
+    tab = _wire_views(services, system, perf, training, learn, export.model)
+    _wire_export(services, export)
+    return tab
+
+
+def _wire_export(services: Services, export: _Export) -> None:
+    # Explicit signatures: Gradio injects gr.Request by parameter, which *args would hide.
+    def export_fn(w, request: gr.Request):
+        return _safe(lambda u, w: export_files(services, u, w), 1, False, request, w)
+
+    def clear_model_fn(m, c, request: gr.Request):
+        return _safe(lambda u, m, c: clear_model(services, u, m, c), 1, False, request, m, c)
+
+    def clear_old_fn(d, c, request: gr.Request):
+        return _safe(lambda u, d, c: clear_old(services, u, d, c), 1, False, request, d, c)
+
+    export.export.click(export_fn, [export.window], export.files, api_name=False)
+    export.clear_model.click(clear_model_fn, [export.model, export.confirm_model], export.message, api_name=False)
+    export.clear_old.click(clear_old_fn, [export.days, export.confirm_old], export.message, api_name=False)
+
+
+def _wire_views(services: Services, system: _System, perf: _Performance, training: _Training, learn: _Learners,
+                model_dd: gr.Dropdown) -> AdminTab:
+    """The refreshable views: system, AI performance (which also lists the models to clear), training
+    and learners, each on its own buttons, plus the quiet all-views refresh main.py runs for admins."""
 
     def _system_view(u):
         return system_view(services, u)
@@ -350,17 +452,18 @@ def build(services: Services) -> AdminTab:
         return v.table, v.comparison, v.recommendation, v.trend, gr.update(choices=services.monitor.stats.models())
 
     def _learners_view(u, w):
-        v = learners_view(services, u, w, learners)
+        v = learners_view(services, u, w, services.learners)
         return v.engagement, v.subjects, v.accuracy, v.missed, v.gaps
 
     def _all_views(u, w, p, m, lw):
         return (*_system_view(u), *_perf_view(u, w, p, m), *training_view(services, u), *_learners_view(u, lw))
 
-    perf_outputs = [stats_df, cmp_plot, rec_md, trend_plot, model_dd]
-    learn_outputs = [eng_plot, subj_plot, acc_plot, missed_df, gaps_df]
-    outputs = [health_md, res_plot, *perf_outputs, loss_plot, lr_plot, train_note, *learn_outputs]
+    perf_inputs = [perf.window, perf.priority, perf.metric]
+    perf_outputs = [perf.stats, perf.comparison, perf.recommendation, perf.trend, model_dd]
+    train_outputs = [training.loss, training.lr, training.note]
+    learn_outputs = [learn.engagement, learn.subjects, learn.accuracy, learn.missed, learn.gaps]
+    outputs = [system.health, system.resources, *perf_outputs, *train_outputs, *learn_outputs]
 
-    # Explicit signatures: Gradio injects gr.Request by parameter, which *args would hide.
     def sys_fn(request: gr.Request):
         return _safe(_system_view, 2, True, request)
 
@@ -373,26 +476,14 @@ def build(services: Services) -> AdminTab:
     def learn_fn(w, request: gr.Request):
         return _safe(_learners_view, len(learn_outputs), False, request, w)
 
-    def export_fn(w, request: gr.Request):
-        return _safe(lambda u, w: export_files(services, u, w), 1, False, request, w)
-
-    def clear_model_fn(m, c, request: gr.Request):
-        return _safe(lambda u, m, c: clear_model(services, u, m, c), 1, False, request, m, c)
-
-    def clear_old_fn(d, c, request: gr.Request):
-        return _safe(lambda u, d, c: clear_old(services, u, d, c), 1, False, request, d, c)
-
     def refresh_fn(w, p, m, lw, request: gr.Request):
         return _safe(_all_views, len(outputs), True, request, w, p, m, lw)
 
-    timer.tick(sys_fn, None, [health_md, res_plot], api_name=False, show_progress="hidden")
-    perf_btn.click(perf_fn, [window, priority, metric], perf_outputs, api_name=False)
-    for dd in (window, priority, metric):
-        dd.change(perf_fn, [window, priority, metric], perf_outputs, api_name=False)
-    train_btn.click(train_fn, None, [loss_plot, lr_plot, train_note], api_name=False)
-    learn_btn.click(learn_fn, [learn_window], learn_outputs, api_name=False)
-    learn_window.change(learn_fn, [learn_window], learn_outputs, api_name=False)
-    exp_btn.click(export_fn, [exp_window], exp_files, api_name=False)
-    clear_model_btn.click(clear_model_fn, [model_dd, confirm_model], clear_md, api_name=False)
-    clear_old_btn.click(clear_old_fn, [days, confirm_old], clear_md, api_name=False)
-    return AdminTab(timer, [window, priority, metric, learn_window], outputs, refresh_fn)
+    system.timer.tick(sys_fn, None, [system.health, system.resources], api_name=False, show_progress="hidden")
+    perf.refresh.click(perf_fn, perf_inputs, perf_outputs, api_name=False)
+    for dd in perf_inputs:
+        dd.change(perf_fn, perf_inputs, perf_outputs, api_name=False)
+    training.refresh.click(train_fn, None, train_outputs, api_name=False)
+    learn.refresh.click(learn_fn, [learn.window], learn_outputs, api_name=False)
+    learn.window.change(learn_fn, [learn.window], learn_outputs, api_name=False)
+    return AdminTab(system.timer, [*perf_inputs, learn.window], outputs, refresh_fn)
