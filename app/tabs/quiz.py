@@ -14,10 +14,10 @@ from typing import Any, Callable, Iterator
 
 import gradio as gr
 
-from tutor.errors import InputError, TutorError
+from tutor.errors import TutorError
 from tutor.features.grading import score_markdown
 from tutor.features.quiz import AUTO, ItemReady, QuizFinished, QuizInputError, QuizMaker, QuizRequest, QuizStarted
-from tutor.features.quiz_answer import QuizAnswers, UnknownQuizItem
+from tutor.features.quiz_answer import BlankAnswer, QuizAnswers, UnknownQuizItem
 from tutor.features.quiz_answer import finish_quiz as close_quiz
 from tutor.features.schemas import DIFFICULTIES, QUIZ_KINDS, QuizItem
 from tutor.learners import LearnerStore
@@ -116,7 +116,7 @@ def submit_answer(tutor: Tutor, store: LearnerStore, user: str, quiz_id: str, po
     response_s = (time.time() - shown_at) if shown_at else None
     try:
         result = answers_for(tutor, store).answer(user, quiz_id, given, position=position, response_s=response_s)
-    except InputError as e:  # unknown item, blank answer: the learner's own mistake
+    except (UnknownQuizItem, BlankAnswer) as e:  # the learner's own mistake: a warning, not an error
         gr.Warning(str(e))
         return gr.update(), gr.update()
     if not result.recorded:
@@ -235,7 +235,7 @@ def answer_api(tutor: Tutor, store: LearnerStore, learner: str, quiz_id: str, it
         r = answers_for(tutor, store).answer(user, quiz_id, answer, item_id=item_id or "")
     except UnknownQuizItem as e:
         return {**refused, "reason": "unknown quiz or item", "error": str(e)}
-    except InputError as e:
+    except BlankAnswer as e:
         return {**refused, "reason": "blank answer", "error": str(e)}
     if not r.recorded:
         return {**refused, "reason": r.reason, "error": r.message}

@@ -110,10 +110,6 @@ class QuizAnswers:
         return AnswerResult(quiz_id, item.item_id, True, outcome.reason, "", g.correct, g.score, feedback, rubric,
                             item.answer, item.citation, item.chunk_id, score, finished)
 
-    def finish(self, learner: str, quiz_id: str) -> QuizScore:
-        """Close the quiz (later answers are refused) and return its final score."""
-        return finish_quiz(self.store, learner, quiz_id)
-
     def _refused(self, quiz_id: str, item: QuizItem, reason: str) -> AnswerResult:
         message = _NOT_RECORDED.get(reason, f"Answer not recorded ({reason}).")
         return AnswerResult(quiz_id, item.item_id, False, reason, message, None, None, "", None, "", item.citation,
