@@ -83,7 +83,7 @@ def test_quiz_api_answers_share_the_tab_flow_and_record_the_interaction(kb):
     from tutor.metrics.learners import popular_subjects
 
     tutor, store = kb
-    final = list(quiz.quiz_api(tutor, store, "api-ann", "Python", count=2, kind="mcq"))[-1]
+    final = list(quiz.quiz_api(kb.services.quizzes, store, "api-ann", "Python", count=2, kind="mcq"))[-1]
     assert final["done"] and len(final["items"]) == 2
     first = final["items"][0]
     item = next(i for i in store.quiz("api:api-ann", final["quiz_id"]).items if i.item_id == first["item_id"])
