@@ -68,7 +68,7 @@ def build_app(services: Services) -> gr.Blocks:
             with gr.Tab("Study plan", id="study-plan"):
                 plan_subject, saved_plans = plan_tab.build(tutor, services.plans, user_id, learners)
             with gr.Tab("Quiz", id="quiz"):
-                quiz_subject = quiz_tab.build(tutor, services.quizzes, user_id, learners)
+                quiz_subject = quiz_tab.build(tutor, services.quizzes, services.quiz_answers, user_id, learners)
             with gr.Tab("My progress", id="progress") as progress_tab_item:
                 _, show_progress, progress_outputs = progress_tab.build(user_id, learners)
             progress_tab_item.select(show_progress, [user_id], progress_outputs, api_name=False)
@@ -146,6 +146,6 @@ def _register_api(services: Services) -> None:
     gr.api(_quiz, api_name="quiz")
 
     def _quiz_answer(quiz_id: str, item_id: str, answer: str, learner: str = "client") -> dict:
-        return quiz_tab.answer_api(tutor, learners, learner, quiz_id, item_id, answer)
+        return quiz_tab.answer_api(services.quiz_answers, learner, quiz_id, item_id, answer)
 
     gr.api(_quiz_answer, api_name="quiz_answer")

@@ -23,6 +23,7 @@ from tutor.features.interview_bank import load_bank, resolve_bank_dir
 from tutor.features.interview_store import InterviewStore
 from tutor.features.multimodal.service import Engines, MediaService, make_engines
 from tutor.features.quiz import QuizMaker
+from tutor.features.quiz_answer import QuizAnswers
 from tutor.features.study_plan import PlanMaker
 from tutor.learners import LearnerStore
 from tutor.metrics import MetricsStore
@@ -42,6 +43,7 @@ class Services:
     media: MediaService  # speech, OCR and captions (voice & photo tab, spoken interview answers)
     learners: LearnerStore  # quiz answers, reviews, plans, progress
     quizzes: QuizMaker
+    quiz_answers: QuizAnswers  # grade -> record -> schedule review -> interaction, for the tab and the API
     plans: PlanMaker
     interviews: InterviewCoach
     metrics: MetricsStore
@@ -72,6 +74,7 @@ def build_services(cfg: AppConfig, *, backend: LLMBackend | None = None, embedde
         learners=learners,
         quizzes=QuizMaker(backend=llm, course=tutor, retriever=retriever, chunks=retriever.store, learners=learners,
                           cfg=cfg),
+        quiz_answers=QuizAnswers(learners, metrics, getattr(retriever, "embedder", None), cfg.learning),
         plans=PlanMaker(backend=llm, course=tutor, chunks=retriever.store, learners=learners, cfg=cfg),
         interviews=_interview_coach(cfg, tutor, llm, metrics),
         metrics=metrics,

@@ -98,12 +98,7 @@ def _status(ready: int, total: int, notices: list[str]) -> str:
     return "\n\n".join([head, *(f"ℹ️ {n}" for n in notices)])
 
 
-def answers_for(tutor: Tutor, store: LearnerStore) -> QuizAnswers:
-    """The answer flow over this tab's stores (the composition root will hand it in later)."""
-    return QuizAnswers(store, tutor.metrics, tutor.retriever.embedder, tutor.cfg.learning)
-
-
-def submit_answer(tutor: Tutor, store: LearnerStore, user: str, quiz_id: str, position: int,
+def submit_answer(answers: QuizAnswers, store: LearnerStore, user: str, quiz_id: str, position: int,
                   shown_at: float | None, choice: str | None, text: str) -> tuple[str, str]:
     """(feedback markdown, score markdown). Grades and records the answer once; a repeat or late
     answer only gets a message."""
@@ -115,7 +110,7 @@ def submit_answer(tutor: Tutor, store: LearnerStore, user: str, quiz_id: str, po
     given = text if kind == "short_answer" else choice
     response_s = (time.time() - shown_at) if shown_at else None
     try:
-        result = answers_for(tutor, store).answer(user, quiz_id, given, position=position, response_s=response_s)
+        result = answers.answer(user, quiz_id, given, position=position, response_s=response_s)
     except (UnknownQuizItem, BlankAnswer) as e:  # the learner's own mistake: a warning, not an error
         gr.Warning(str(e))
         return gr.update(), gr.update()
@@ -154,7 +149,8 @@ def subject_choices(tutor: Tutor) -> list[str]:
     return tutor.subjects()
 
 
-def build(tutor: Tutor, quizzes: QuizMaker, user_id: gr.State, store: LearnerStore) -> gr.Dropdown:
+def build(tutor: Tutor, quizzes: QuizMaker, answers: QuizAnswers, user_id: gr.State,
+          store: LearnerStore) -> gr.Dropdown:
     """Lay out and wire the tab; returns the subject dropdown (main refreshes its choices)."""
     with gr.Row():
         with gr.Column(scale=1):
@@ -190,7 +186,7 @@ def build(tutor: Tutor, quizzes: QuizMaker, user_id: gr.State, store: LearnerSto
     start.click(_start, [user_id, subject, topic, difficulty, count, kind, review],
                 [quiz_id, position, shown_at, status, question, options, answer_box, feedback, score],
                 api_name=False)
-    submit.click(lambda user, qid, pos, at, ch, tx: submit_answer(tutor, store, user, qid, pos, at, ch, tx),
+    submit.click(lambda user, qid, pos, at, ch, tx: submit_answer(answers, store, user, qid, pos, at, ch, tx),
                  [user_id, quiz_id, position, shown_at, options, answer_box], [feedback, score], api_name=False)
     nxt.click(lambda user, qid, pos: next_question(store, user, qid, pos), [user_id, quiz_id, position],
               [position, shown_at, question, options, answer_box, feedback], api_name=False)
@@ -227,12 +223,12 @@ def quiz_api(quizzes: QuizMaker, store: LearnerStore, learner: str, subject: str
         yield {**out, "done": True, "error": str(e)}
 
 
-def answer_api(tutor: Tutor, store: LearnerStore, learner: str, quiz_id: str, item_id: str, answer: str) -> dict:
+def answer_api(answers: QuizAnswers, learner: str, quiz_id: str, item_id: str, answer: str) -> dict:
     """Grade and record one answer: {"recorded", "reason", "correct", "feedback", "finished", "score"}."""
     user = API_PREFIX + (learner or "client")
     refused: dict[str, Any] = {"recorded": False, "correct": None, "feedback": "", "finished": False, "score": None}
     try:
-        r = answers_for(tutor, store).answer(user, quiz_id, answer, item_id=item_id or "")
+        r = answers.answer(user, quiz_id, answer, item_id=item_id or "")
     except UnknownQuizItem as e:
         return {**refused, "reason": "unknown quiz or item", "error": str(e)}
     except BlankAnswer as e:

@@ -37,19 +37,19 @@ def test_quiz_streams_then_grades_records_and_scores(kb):
     assert "Question 1 of 3" in first[4]
     assert "All 3 questions ready" in views[-1][3]
     items = store.quiz("ann", quiz_id).items
-    fb, score = quiz.submit_answer(tutor, store, "ann", quiz_id, 0, first[2], items[0].answer, "")
+    fb, score = quiz.submit_answer(kb.services.quiz_answers, store, "ann", quiz_id, 0, first[2], items[0].answer, "")
     assert fb.startswith("✅") and items[0].topic in fb
-    again = quiz.submit_answer(tutor, store, "ann", quiz_id, 0, first[2], "wrong", "")  # double submit
+    again = quiz.submit_answer(kb.services.quiz_answers, store, "ann", quiz_id, 0, first[2], "wrong", "")  # double submit
     assert [a.correct for a in store.answers("ann", quiz_id)] == [True]
     assert again[0] != fb  # no new feedback: it was ignored
     pos, shown_at, q, *_ = quiz.next_question(store, "ann", quiz_id, 0)
     assert pos == 1 and "Question 2 of 3" in q
     wrong = next(o for o in items[1].options if o != items[1].answer)
-    fb, _ = quiz.submit_answer(tutor, store, "ann", quiz_id, 1, shown_at, wrong, "")
+    fb, _ = quiz.submit_answer(kb.services.quiz_answers, store, "ann", quiz_id, 1, shown_at, wrong, "")
     assert fb.startswith("❌") and items[1].answer in fb
     final = quiz.finish_quiz(store, "ann", quiz_id)
     assert "1 / 3" in final and "| Topic |" in final
-    quiz.submit_answer(tutor, store, "ann", quiz_id, 2, None, items[2].answer, "")  # after the end: ignored
+    quiz.submit_answer(kb.services.quiz_answers, store, "ann", quiz_id, 2, None, items[2].answer, "")  # after the end: ignored
     assert len(store.answers("ann", quiz_id)) == 2
     assert [c.item.item_id for c in store.weak_cards("ann")] == [items[1].item_id]  # missed -> review queue
 
@@ -58,7 +58,7 @@ def test_quiz_answers_of_another_learner_are_refused(kb):
     tutor, store = kb
     quiz_id = start(kb, "p1")[0][0]
     item = store.quiz("p1", quiz_id).items[0]
-    quiz.submit_answer(tutor, store, "p2", quiz_id, 0, None, item.answer, "")
+    quiz.submit_answer(kb.services.quiz_answers, store, "p2", quiz_id, 0, None, item.answer, "")
     assert store.answers("p2") == [] and store.answers("p1") == []
 
 
@@ -75,7 +75,7 @@ def test_short_answer_quiz_uses_textbox_and_rubric(kb):
     quiz_id, shown = views[0][0], [v for v in views if v[2] is not None][0]
     assert shown[6]["visible"] is True and shown[5]["visible"] is False
     item = store.quiz("sa", quiz_id).items[0]
-    fb, score = quiz.submit_answer(tutor, store, "sa", quiz_id, 0, shown[2], None, item.answer.upper())
+    fb, score = quiz.submit_answer(kb.services.quiz_answers, store, "sa", quiz_id, 0, shown[2], None, item.answer.upper())
     assert fb.startswith("✅") and "similarity" in fb and "1 / 1" in score  # last answer closes the quiz
 
 
@@ -92,14 +92,14 @@ def test_quiz_api_answers_share_the_tab_flow_and_record_the_interaction(kb):
         return sum(s.actions for s in popular_subjects(tutor.metrics) if s.subject == "Python")
 
     before = python_actions()
-    res = quiz.answer_api(tutor, store, "api-ann", final["quiz_id"], first["item_id"], item.answer)
+    res = quiz.answer_api(kb.services.quiz_answers, "api-ann", final["quiz_id"], first["item_id"], item.answer)
     assert res["recorded"] and res["correct"] is True and "source:" in res["feedback"]
     assert res["score"] == {"correct": 1, "answered": 1, "total": 2} and res["finished"] is False
     assert python_actions() == before + 1  # the API answer reaches the learner analytics too
     assert store.weak_cards("api:api-ann") == []
-    again = quiz.answer_api(tutor, store, "api-ann", final["quiz_id"], first["item_id"], item.answer)
+    again = quiz.answer_api(kb.services.quiz_answers, "api-ann", final["quiz_id"], first["item_id"], item.answer)
     assert again["recorded"] is False and again["reason"] == "duplicate"
-    other = quiz.answer_api(tutor, store, "api-bob", final["quiz_id"], first["item_id"], item.answer)
+    other = quiz.answer_api(kb.services.quiz_answers, "api-bob", final["quiz_id"], first["item_id"], item.answer)
     assert other["recorded"] is False and other["reason"] == "unknown quiz or item" and other["error"]
     assert python_actions() == before + 1
 
