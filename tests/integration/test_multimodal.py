@@ -11,7 +11,7 @@ from bench.media_samples import (
 )
 from tutor.config import AppConfig, MediaConfig
 from tutor.errors import InputError
-from tutor.features.multimodal import MediaService
+from tutor.features.multimodal import MediaService, make_engines
 
 pytestmark = pytest.mark.integration
 
@@ -37,7 +37,8 @@ def spoken(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def media():
-    return MediaService(AppConfig())
+    cfg = AppConfig()
+    return MediaService(cfg, make_engines(cfg))
 
 
 @pytest.fixture(scope="module")
@@ -75,7 +76,8 @@ def test_the_recall_floor_fails_wrong_and_non_speech_transcripts(media, heard, s
 
 
 def test_openai_whisper_on_the_same_embedded_weights_hears_the_same(heard, spoken):
-    ow = MediaService(AppConfig().replace(media=MediaConfig(speech_backend="openai-whisper")))
+    cfg = AppConfig().replace(media=MediaConfig(speech_backend="openai-whisper"))
+    ow = MediaService(cfg, make_engines(cfg))
     got = [ow.transcribe(path) for _, path in spoken]
     assert {t.backend for t in got} == {"openai-whisper"}
     texts = [t.text for t in got]
