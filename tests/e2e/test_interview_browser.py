@@ -6,14 +6,11 @@ import re
 
 import pytest
 
-from bench.media_samples import espeak_available, speak
+from bench.media_samples import INTERVIEW_ANSWER as SPOKEN, espeak_available, speak
 
 from tests.e2e.conftest import SHOTS
 
 pytestmark = pytest.mark.e2e
-
-SPOKEN = ("Overfitting means the model memorises noise in the training data, so it does well on the training "
-          "set but badly on new data. More data, regularisation and early stopping reduce it.")
 
 
 def test_candidate_answers_by_voice_and_gets_scored(live_app, browser, tmp_path):
