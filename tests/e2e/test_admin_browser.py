@@ -17,7 +17,7 @@ def server(tmp_path_factory):
     for i in range(25):
         setup.tutor.metrics.record_call(ModelCall("smollm2", None, "chat", "ann", now - 60 + i, 0.2, 1.0, 50, 60,
                                                   20.0, True))
-    with running_server(setup.tutor) as (url, _demo):
+    with running_server(setup.services) as (url, _demo):
         yield url
 
 
