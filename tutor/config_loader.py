@@ -197,13 +197,13 @@ def _sections(model: type[ConfigModel]) -> set[str]:
 
 
 def describe(cfg: ConfigModel) -> list[tuple[str, str, str]]:
-    """(setting, value, help) rows of every leaf setting; password values are hidden."""
+    """(setting, value, help) rows of every leaf setting; password and API key values are hidden."""
     rows: list[tuple[str, str, str]] = []
     for name, f in type(cfg).model_fields.items():
         value = getattr(cfg, name)
         if isinstance(value, ConfigModel):
             rows += [(f"{name}.{k}", v, h) for k, v, h in describe(value)]
             continue
-        shown = "***" if "password" in name and value else str(value)
+        shown = "***" if ("password" in name or name == "api_key") and value else str(value)
         rows.append((name, shown, f.description or ""))
     return rows

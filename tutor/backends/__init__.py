@@ -20,7 +20,7 @@ logger = logging.getLogger(__name__)
 __all__ = ["LLMBackend", "generate", "FakeBackend", "make_backend", "resolve_backend_kind"]
 
 
-KINDS = ("transformers", "mlx", "llamacpp")
+KINDS = ("transformers", "mlx", "llamacpp", "openai")  # openai is never picked by auto: it needs a server
 
 
 def resolve_backend_kind(requested: str, *, system: str | None = None, machine: str | None = None,
@@ -59,6 +59,13 @@ def make_backend(cfg: AppConfig) -> LLMBackend:
     """The configured backend, constructed but not loaded."""
     kind, reason = resolve_backend_kind(cfg.model.backend, base_model=cfg.model.base_model)
     logger.info("LLM backend %s", reason)
+    if kind == "openai":
+        if not cfg.openai.base_url.strip():
+            raise ConfigError("Invalid setting openai.base_url (env SMARTLEARN_OPENAI_BASE_URL): model.backend is "
+                              "openai, so set the model server's address, e.g. http://127.0.0.1:8000/v1.")
+        from tutor.backends.openai_compat import OpenAICompatBackend
+
+        return OpenAICompatBackend(cfg.openai)
     if kind == "llamacpp":
         from tutor.backends.llamacpp import LlamaCppBackend
 

@@ -1,0 +1,50 @@
+"""llama.cpp's OpenAI-compatible HTTP server (llama-server) from the xllamacpp wheel, on a loopback port.
+
+Why: the OpenAI-compatible backend is tested, and benchmarked, against a real server speaking the
+same protocol as llama-server (`/v1/chat/completions` streaming, `/v1/models`, `/lora-adapters`,
+`/tokenize`), without compiling llama.cpp: xllamacpp's `Server` is llama-server in-process, and its
+HTTP side answers other processes too. Adapters are loaded at scale 0 and picked per request (`lora`).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+from tutor.errors import BackendUnavailable, ModelLoadError
+
+
+@dataclass
+class RunningServer:
+    server: Any  # xllamacpp.Server; the HTTP server stops when the last reference goes
+    url: str  # http://127.0.0.1:<port>
+
+    def close(self) -> None:
+        self.server = None
+
+
+def start_http_server(model: Path, adapters: Sequence[Path] = (), *, slots: int = 2, slot_tokens: int = 2048,
+                      threads: int = 1, api_key: str = "") -> RunningServer:
+    """Start llama-server in this process on a free loopback port and return its address."""
+    try:
+        import xllamacpp
+    except ImportError as e:
+        raise BackendUnavailable("xllamacpp is not installed: pip install xllamacpp==2026.10.11549") from e
+    params = xllamacpp.CommonParams()
+    params.model.path = str(model)
+    params.n_parallel = slots
+    params.n_ctx = slots * slot_tokens
+    params.cpuparams.n_threads = threads
+    params.cpuparams_batch.n_threads = threads
+    params.cache_prompt = True
+    params.verbosity = 0
+    params.port = 0  # a free port
+    if api_key:
+        params.api_keys = [api_key]
+    params.lora_adapters = [xllamacpp.CommonAdapterLoraInfo(str(p), 0.0) for p in adapters]
+    params.lora_init_without_apply = True
+    try:
+        server = xllamacpp.Server(params)
+    except RuntimeError as e:
+        raise ModelLoadError(f"llama.cpp could not start a server for {model}: {e}") from e
+    return RunningServer(server=server, url=server.listening_address)
