@@ -5,7 +5,7 @@ import json
 import subprocess
 import sys
 
-BENCHES = ["retrieval", "chat", "training", "speech", "ocr", "quiz", "study_plan", "metrics", "tutor_eval"]
+BENCHES = ["retrieval", "chat", "training", "speech", "ocr", "quiz", "study_plan", "metrics", "tutor_eval", "serving"]
 
 
 def main(argv: list[str]) -> int:

@@ -24,7 +24,7 @@ class RunningServer:
 
 
 def start_http_server(model: Path, adapters: Sequence[Path] = (), *, slots: int = 2, slot_tokens: int = 2048,
-                      threads: int = 1, api_key: str = "") -> RunningServer:
+                      threads: int = 1, api_key: str = "", poll: int | None = None) -> RunningServer:
     """Start llama-server in this process on a free loopback port and return its address."""
     try:
         import xllamacpp
@@ -36,6 +36,9 @@ def start_http_server(model: Path, adapters: Sequence[Path] = (), *, slots: int 
     params.n_ctx = slots * slot_tokens
     params.cpuparams.n_threads = threads
     params.cpuparams_batch.n_threads = threads
+    if poll is not None:  # 0 = threads sleep while waiting (a shared machine; tutor/backends/llamacpp.py)
+        params.cpuparams.poll = poll
+        params.cpuparams_batch.poll = poll
     params.cache_prompt = True
     params.verbosity = 0
     params.port = 0  # a free port

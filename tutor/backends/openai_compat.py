@@ -253,23 +253,22 @@ class OpenAICompatBackend:
     def count_tokens(self, text: str) -> int:
         """The server's own tokenizer (/tokenize: llama-server and vLLM); servers without one (Ollama,
         TGI) or a failed call fall back to ~4 characters a token, which only sizes the history budget."""
+        import httpx
+
         if not self._no_tokenizer and text:
             try:
                 return self._server_count(text)
-            except (TutorError, ValueError, KeyError, TypeError, OSError) as e:
+            except (httpx.HTTPError, ModelLoadError):
+                pass  # the server is down: estimate now, ask it again next time (stream() says what is wrong)
+            except (TutorError, ValueError, KeyError, TypeError) as e:
                 logger.warning("The model server cannot count tokens (%s); estimating 4 characters a token", e)
                 self._no_tokenizer = True
         return max(1, len(text) // 4) if text else 0
 
     def _server_count(self, text: str) -> int:
-        import httpx
-
         model = self._ensure_served().model
         body = {"model": model, "prompt": text, "content": text, "add_special": False, "add_special_tokens": False}
-        try:
-            resp = self._client.post(f"{self.urls.root}/tokenize", json=body)
-        except httpx.HTTPError as e:
-            raise GenerationError(str(e)) from e
+        resp = self._client.post(f"{self.urls.root}/tokenize", json=body)
         self._raise_for_refusal(resp.status_code, resp.text, "/tokenize")
         data = resp.json()
         return int(data["count"]) if "count" in data else len(data["tokens"])
