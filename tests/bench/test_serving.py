@@ -1,0 +1,55 @@
+"""bench/serving.py helpers on scripted backends: crosstalk counting catches interference, the decode rate
+leaves prefill out, summaries take percentiles of what was measured."""
+from __future__ import annotations
+
+import threading
+import time
+
+from bench.serving import _rate, _summary, bench_crosstalk, interleaved
+from tutor.backends import FakeBackend
+from tutor.types import GenerationParams, GenerationRequest, Message
+
+
+class _Leaky(FakeBackend):
+    """Answers with the adapter of whichever request is running beside it: the bug crosstalk must catch."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._running: list[str | None] = []
+        self._guard = threading.Lock()
+
+    def stream(self, request):
+        with self._guard:
+            self._running.append(request.adapter)
+        time.sleep(0.05)
+        with self._guard:
+            seen = ",".join(sorted(str(a) for a in self._running))
+        self.enqueue([f"answer under {seen}"])
+        yield from super().stream(request)
+        with self._guard:
+            self._running.remove(request.adapter)
+
+
+def _requests():
+    return [GenerationRequest((Message("user", f"q{i}"),), GenerationParams(max_new_tokens=20), adapter=a)
+            for i, a in enumerate([None, "tutor", "interview"])]
+
+
+def test_crosstalk_is_zero_for_independent_requests_and_counted_otherwise():
+    assert bench_crosstalk(FakeBackend(), _requests(), waves=1)["differ"] == 0
+    leaky = bench_crosstalk(_Leaky(), _requests(), waves=2)
+    assert leaky["differ"] > 0 and leaky["requests"] == 6
+
+
+def test_decode_rate_excludes_the_first_token_and_summaries_use_percentiles():
+    assert _rate(ttft=1.0, total=2.0, tokens=11) == 10.0
+    assert _rate(ttft=1.0, total=1.0, tokens=1) != _rate(ttft=1.0, total=1.0, tokens=1)  # nan: nothing decoded
+    rows = [{"first_token_s": t, "first_text_s": 0.1, "answer_s": 10 * t, "tokens": 5} for t in (1.0, 2.0, 3.0)]
+    s = _summary(rows)
+    assert s["first_token_p50_s"] == 2.0 and s["answer_p50_s"] == 20.0 and s["answer_p95_s"] == 29.0
+
+
+def test_interleaved_runs_every_path_alike():
+    calls: list[str] = []
+    rates = interleaved({"a": lambda: calls.append("a") or 10.0, "b": lambda: calls.append("b") or 20.0}, repeats=2)
+    assert rates == {"a": 10.0, "b": 20.0} and calls == ["a", "b", "a", "b", "b", "a"]
