@@ -255,6 +255,7 @@ def main(argv: list[str] | None = None) -> int:
     generate(ours, GenerationRequest((Message("user", "What is a vector?"),), GenerationParams(max_new_tokens=32),
                                      adapter="tutor"))
     llm_rss = rss_gb() - rss0  # weights, every slot's KV cache, the adapters, xllamacpp itself
+    log(f"llama.cpp backend: +{llm_rss:.3f} GB RSS, {cfg.model.threads} threads; indexing the knowledge base ...")
     tutor = build_tutor(cfg, backend=ours)
     status = tutor.warm_up()
     if not status.ready:
