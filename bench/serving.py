@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import concurrent.futures
-import dataclasses
 import os
 import sys
 import threading
@@ -188,8 +187,8 @@ def _configure(data_dir: Path) -> Any:
 
     cfg = load_config(env={})
     threads = free_cores()[0]  # fixed for every llama.cpp path in this run, so the ratios compare like with like
-    return dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, backend="llamacpp", threads=threads),
-                               paths=dataclasses.replace(cfg.paths, data_dir=data_dir))
+    return cfg.replace(model=cfg.model.replace(backend="llamacpp", threads=threads),
+                       paths=cfg.paths.replace(data_dir=data_dir))
 
 
 def bench_decode(cfg: Any, ours: Any, tutor: Any, n_new: int, repeats: int) -> dict:
@@ -223,8 +222,7 @@ def bench_transformers(cfg: Any, tutor: Any, n_new: int, repeats: int) -> dict:
     from tutor.backends.hf import TransformersBackend
 
     request = grounded_request(tutor, QUESTIONS[0], adapter=None, max_new=n_new)
-    hf = TransformersBackend(dataclasses.replace(cfg.model, backend="transformers", threads=0),
-                             cfg.paths.model_cache_dir)
+    hf = TransformersBackend(cfg.model.replace(backend="transformers", threads=0), cfg.paths.model_cache_dir)
     t0 = time.perf_counter()
     info = hf.load()
     log(f"transformers loaded in {time.perf_counter() - t0:.1f}s ({info.dtype}, {info.detail})")
