@@ -17,7 +17,7 @@ from tutor.backends import make_backend, openai_wire as wire
 from tutor.backends.breaker import CircuitBreaker, CircuitOpen
 from tutor.backends.openai_compat import OpenAICompatBackend
 from tutor.config import OpenAIConfig, describe, load_config
-from tutor.errors import ConfigError, GenerationError, ModelLoadError, UnknownAdapter
+from tutor.errors import ConfigError, GenerationError, ModelLoadError, TutorError, UnknownAdapter
 from tutor.types import Completion, GenerationParams, GenerationRequest, Message
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -288,3 +288,30 @@ def test_real_server_wrong_key_and_vllm_mode_give_sentences(llama_server):
     assert vllm_style.adapters() == ()  # llama-server names no adapters in /v1/models
     with pytest.raises(UnknownAdapter, match="--lora-modules tutor=adapters/tutor"):
         vllm_style.stream(_req("hi", adapter="tutor"))
+
+
+@pytest.mark.integration
+def test_the_tutor_answers_through_the_server_with_config_alone(llama_server, tmp_path):
+    """The composition root builds the backend from the openai.* settings; nothing else changes."""
+    from tests.tutor.test_service import make_cfg
+    from tutor.retrieval import HashEmbedder
+    from tutor.service import build_tutor
+    from tutor.types import Answer
+
+    base = make_cfg(tmp_path)
+    cfg = base.replace(model=base.model.replace(backend="openai"),
+                       openai=OpenAIConfig(base_url=llama_server, api_key="test-key", adapter_mode="lora"),
+                       generation=base.generation.replace(max_new_tokens=24))
+    tutor = build_tutor(cfg, embedder=HashEmbedder())
+    assert tutor.warm_up().ready
+    answer = list(tutor.ask("What does the chain rule say?", user="ann"))[-1]
+    assert isinstance(answer, Answer) and answer.grounded and answer.completion.adapter == "tutor"
+    call = tutor.metrics.recent_calls()[0]
+    assert call.success and call.user == "ann" and call.completion_tokens == answer.completion.usage.completion_tokens > 0
+
+    down = build_tutor(cfg.replace(openai=cfg.openai.replace(base_url=f"http://127.0.0.1:{_closed_port()}",
+                                                              retries=0)), embedder=HashEmbedder())
+    status = down.warm_up()
+    assert not status.ready and "cannot be reached" in status.message
+    with pytest.raises(TutorError, match="cannot be reached"):
+        list(down.ask("What does the chain rule say?"))
