@@ -226,10 +226,16 @@ class LlamaCppBackend:
     def close(self) -> None:
         """Stop the llama.cpp server (tests, shutdown); a later call starts it again."""
         with self._load_lock:
-            self._state = None  # the Server stops when its last reference goes
+            state, self._state = self._state, None
             if self._executor is not None:
                 self._executor.shutdown(wait=False)
                 self._executor = None
+        if state is not None:
+            # The Server stops when its last reference goes, and stopping joins llama.cpp's own threads: on a
+            # loaded machine that was seen to block the caller for over 15 minutes (a test run hung in close()).
+            # Drop the last reference on a daemon thread instead; the caller goes on at once.
+            threading.Thread(target=_release, args=(state,), name="llamacpp-close", daemon=True).start()
+            del state
 
     # ------------------------------------------------------------------ queries
 
@@ -370,3 +376,8 @@ class LlamaCppBackend:
             ttft_s=(st.first_at if st.first_at is not None else t_end) - st.t0,
             latency_s=t_end - st.t0, finish_reason=finish,
         )
+
+
+def _release(state: object) -> None:
+    """Holds the last reference to a stopped backend's server until this thread ends (see close())."""
+    del state
