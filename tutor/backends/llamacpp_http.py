@@ -7,6 +7,7 @@ HTTP side answers other processes too. Adapters are loaded at scale 0 and picked
 """
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
@@ -20,7 +21,16 @@ class RunningServer:
     url: str  # http://127.0.0.1:<port>
 
     def close(self) -> None:
-        self.server = None
+        # Stopping joins llama.cpp's threads, which was seen to block for minutes on a loaded machine: the
+        # last reference goes on a daemon thread, as in LlamaCppBackend.close().
+        server, self.server = self.server, None
+        if server is not None:
+            threading.Thread(target=_release, args=(server,), name="llama-server-close", daemon=True).start()
+            del server
+
+
+def _release(server: Any) -> None:
+    del server
 
 
 def start_http_server(model: Path, adapters: Sequence[Path] = (), *, slots: int = 2, slot_tokens: int = 2048,
