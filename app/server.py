@@ -35,14 +35,14 @@ def create_server(services: Services, demo: gr.Blocks) -> FastAPI:
     )
     downloads = getattr(demo, "smartlearn_downloads", None)  # set by app/main.py::build_app
     if downloads is not None:
-        _add_download_route(app, downloads, _gradio_user(app))
+        _add_download_route(app, downloads, _gradio_user(app), login=users.enabled)
     return app
 
 
 def _gradio_user(app: FastAPI):
     """The login name of a request, read as Gradio's own `/gradio_api/user` route reads it (gradio/routes.py
     get_current_user: the access-token cookie set at login, looked up in the mounted app's token table).
-    None when logged out or when login is off. tests/app/test_downloads.py checks both agree."""
+    None when logged out or when login is off. tests/app/test_entry_points.py checks both agree."""
     gradio_app = next(r.app for r in app.routes if isinstance(r, Mount))
 
     async def current_user(request: Request) -> str | None:
@@ -56,9 +56,11 @@ def _gradio_user(app: FastAPI):
     return current_user
 
 
-def _add_download_route(app: FastAPI, downloads: Downloads, current_user) -> None:
+def _add_download_route(app: FastAPI, downloads: Downloads, current_user, *, login: bool) -> None:
     async def download(token: str, name: str, request: Request) -> FileResponse:
         caller = await current_user(request)
+        if login and caller is None:  # like every Gradio route with login on
+            raise HTTPException(401, "Log in first.")
         path = downloads.lookup(token, name, caller)
         if path is None:  # unknown, expired, or someone else's: the same answer, so nothing leaks
             raise HTTPException(404, "This download does not exist or has expired; make the file again.")
