@@ -9,6 +9,7 @@ With login off there are no names: the unguessable, short-lived link is the only
 """
 from __future__ import annotations
 
+import atexit
 import html
 import logging
 import secrets
@@ -41,13 +42,18 @@ class Link:
 class Downloads:
     """Owned files behind tokens; one instance per app (built in app/main.py::build_app)."""
 
-    def __init__(self, ttl_s: float, root: Path | None = None, clock=time.time) -> None:
+    def __init__(self, ttl_s: float, root: Path | None = None, clock=time.time, sweep_every_s: float = 30.0) -> None:
         self.ttl_s = float(ttl_s)
-        self.root = Path(root or tempfile.mkdtemp(prefix="smartlearn-downloads-"))
+        if root is None:
+            root = Path(tempfile.mkdtemp(prefix="smartlearn-downloads-"))
+            atexit.register(shutil.rmtree, root, True)  # a private temp folder: nothing outlives the process
+        self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
         self._clock = clock
         self._offers: dict[str, Offer] = {}
         self._lock = threading.Lock()  # handlers run on several worker threads
+        self._sweep_every_s = min(sweep_every_s, self.ttl_s)
+        self._sweeper: threading.Thread | None = None
 
     def offer(self, owner: str | None, paths: list[str]) -> list[Link]:
         """Move ``paths`` under a fresh token for ``owner``; returns their links (relative to the app root)."""
@@ -64,7 +70,20 @@ class Downloads:
                 src.parent.rmdir()  # the handler's temporary folder, now empty
         with self._lock:
             self._offers[token] = Offer(owner, folder, self._clock() + self.ttl_s)
+            if self._sweeper is None or not self._sweeper.is_alive():
+                # Expired files go even when nobody asks for a download again; the thread ends with the offers.
+                self._sweeper = threading.Thread(target=self._sweep_while_offers, name="downloads-ttl", daemon=True)
+                self._sweeper.start()
         return links
+
+    def _sweep_while_offers(self) -> None:
+        while True:
+            time.sleep(self._sweep_every_s)
+            self.sweep()
+            with self._lock:
+                if not self._offers:
+                    self._sweeper = None
+                    return
 
     def lookup(self, token: str, name: str, caller: str | None) -> Path | None:
         """The file, when ``caller`` owns the offer and it has not expired; else None (the route answers 404,

@@ -82,6 +82,8 @@ def _is_special(param: inspect.Parameter, hints: dict[str, Any]) -> bool:
 def with_user(fn: Callable, input_index: int, ids: ClientIds) -> Callable:
     """``fn`` with its ``input_index``-th input (the user_id State) replaced by `ClientIds.event_user`, so a
     raw queue call in a fresh session, or one that skipped the page load, still acts as the logged-in user."""
+    if inspect.iscoroutinefunction(fn) or inspect.isasyncgenfunction(fn):
+        raise TypeError(f"{getattr(fn, '__name__', fn)!r} is async: with_user wraps plain functions and generators")
     sig = inspect.signature(fn)
     try:
         hints = inspect.get_annotations(fn, eval_str=True)

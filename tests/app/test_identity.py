@@ -106,3 +106,18 @@ def test_login_off_links_need_only_the_token(tmp_path, owner):
     (link,) = dl.offer(owner, [str(f)])
     token, name = link.url.split("/")[-2:]
     assert (dl.lookup(token, name, None) is not None) == (owner is None)
+
+
+def test_expired_downloads_are_deleted_without_another_request(tmp_path):
+    import time
+
+    dl = Downloads(0.2, root=tmp_path / "dl")
+    f = tmp_path / "export.zip"
+    f.write_bytes(b"PK")
+    (link,) = dl.offer("root", [str(f)])
+    token = link.url.split("/")[-2]
+    assert (tmp_path / "dl" / token).exists()
+    deadline = time.time() + 10
+    while (tmp_path / "dl" / token).exists() and time.time() < deadline:
+        time.sleep(0.05)
+    assert not (tmp_path / "dl" / token).exists(), "the sweeper removed the expired offer"
