@@ -4,11 +4,12 @@ No `from __future__ import annotations` here: gr.api builds its schema from real
 """
 import dataclasses
 import logging
-import uuid
 from typing import Any, Iterator
 
 import gradio as gr
 
+from app.downloads import Downloads
+from app.identity import API_PREFIX, ClientIds, bind_user_events, resolve_user
 from app.tabs import admin, chat, library
 from app.tabs import interview as interview_tab
 from app.tabs import multimodal as voice_photo
@@ -26,20 +27,16 @@ logger = logging.getLogger(__name__)
 TITLE = "SmartLearn — your open AI tutor"
 
 
-def resolve_user(request: gr.Request | None, browser_id: str | None) -> str:
-    """The login name when auth is on, else an anonymous id kept in this browser's localStorage."""
-    name = getattr(request, "username", None) if request is not None else None
-    if name:
-        return str(name)
-    return browser_id or f"anon-{uuid.uuid4().hex[:12]}"
+__all__ = ["ask_api", "build_app", "resolve_user"]
 
 
-def ask_api(tutor: Tutor, question: str, subject: str = "", socratic: bool = False) -> Iterator[dict[str, Any]]:
+def ask_api(tutor: Tutor, question: str, subject: str = "", socratic: bool = False,
+            user: str = "api") -> Iterator[dict[str, Any]]:
     """Streaming JSON endpoint for programs (gradio_client): partial text, then the full answer
-    with its sources and the citation numbers it used."""
+    with its sources and the citation numbers it used. ``user``: the caller (app/identity.py)."""
     text = ""
     try:
-        for event in tutor.ask(question, (), subject=subject or None, socratic=socratic, user="api"):
+        for event in tutor.ask(question, (), subject=subject or None, socratic=socratic, user=user):
             if isinstance(event, Delta):
                 text += event.text
                 yield {"text": text, "done": False}
@@ -55,8 +52,11 @@ def ask_api(tutor: Tutor, question: str, subject: str = "", socratic: bool = Fal
 
 
 def build_app(services: Services) -> gr.Blocks:
-    """The Blocks app over one set of services (tutor/services.py); each tab gets only what it uses."""
+    """The Blocks app over one set of services (tutor/services.py); each tab gets only what it uses.
+    Its `Downloads` (owned, short-lived files) rides on the Blocks for app/server.py to serve."""
     tutor, learners, users = services.tutor, services.learners, services.users
+    ids = ClientIds()
+    downloads = Downloads(services.cfg.server.download_ttl_s)
     with gr.Blocks(title=TITLE) as demo:
         gr.Markdown(f"# {TITLE}\nAnswers come from the course documents, with numbered sources you can check.")
         status = gr.Markdown(tutor.status().message, elem_id="status")
@@ -66,7 +66,7 @@ def build_app(services: Services) -> gr.Blocks:
             with gr.Tab("Chat", id="chat"):
                 subject = chat.build(tutor, user_id)
             with gr.Tab("Study plan", id="study-plan"):
-                plan_subject, saved_plans = plan_tab.build(tutor, services.plans, user_id, learners)
+                plan_subject, saved_plans = plan_tab.build(tutor, services.plans, user_id, learners, downloads)
             with gr.Tab("Quiz", id="quiz"):
                 quiz_subject = quiz_tab.build(tutor, services.quizzes, services.quiz_answers, user_id, learners)
             with gr.Tab("My progress", id="progress") as progress_tab_item:
@@ -85,11 +85,11 @@ def build_app(services: Services) -> gr.Blocks:
             # Hidden until the page-load handler sees an admin; every admin handler checks the role
             # again on the server, because hidden events can still be called through the API.
             with gr.Tab("Admin", id="admin", visible=False) as admin_tab:
-                admin_view = admin.build(services)
+                admin_view = admin.build(services, downloads)
 
         def _on_load(bid: str, request: gr.Request):
             uid = resolve_user(request, bid)
-            return uid, (bid or uid), gr.update(choices=chat.subject_choices(tutor)), tutor.status().message
+            return uid, (bid if bid and not bid.startswith(API_PREFIX) else uid), gr.update(choices=chat.subject_choices(tutor)), tutor.status().message
 
         def _admin_visibility(request: gr.Request):
             is_admin = users.is_admin(getattr(request, "username", None))
@@ -119,17 +119,22 @@ def build_app(services: Services) -> gr.Blocks:
 
         timer.tick(_tick, None, [status, timer, subject, plan_subject, quiz_subject], api_name=False)
 
-        _register_api(services)
+        _register_api(services, ids)
+    # Every event that takes user_id acts for the caller's real identity, even when called raw.
+    bind_user_events(demo, user_id, ids)
+    demo.smartlearn_downloads = downloads
     return demo
 
 
-def _register_api(services: Services) -> None:
-    """The JSON endpoints for programs (gradio_client), inside the Blocks being built."""
+def _register_api(services: Services, ids: ClientIds) -> None:
+    """The JSON endpoints for programs (gradio_client), inside the Blocks being built. The caller is
+    `ids.api_user(request, ...)`: the login name when login is on (one record with the browser), else an
+    id of this client's session that no other client can choose."""
     tutor, learners = services.tutor, services.learners
 
     # gr.api reads the (real, not stringified) hints: the yielded value is one JSON dict.
-    def _ask(question: str, subject: str = "", socratic: bool = False) -> dict:
-        yield from ask_api(tutor, question, subject, socratic)
+    def _ask(question: str, subject: str = "", socratic: bool = False, request: gr.Request = None) -> dict:
+        yield from ask_api(tutor, question, subject, socratic, user=ids.api_user(request))
 
     gr.api(_ask, api_name="ask")
 
@@ -139,13 +144,16 @@ def _register_api(services: Services) -> None:
 
     gr.api(_status, api_name="status")
 
-    # Quizzes for programs: API learners are "api:<learner>", apart from browser learners.
-    def _quiz(subject: str, count: int = 5, kind: str = "mcq", topic: str = "", learner: str = "client") -> dict:
-        yield from quiz_tab.quiz_api(services.quizzes, learners, learner, subject, topic, count, kind)
+    # `learner`: with login off, a label for one of this client's own learners; ignored with login on.
+    def _quiz(subject: str, count: int = 5, kind: str = "mcq", topic: str = "", learner: str = "",
+              request: gr.Request = None) -> dict:
+        user = ids.api_user(request, learner)
+        yield from quiz_tab.quiz_api(services.quizzes, learners, user, subject, topic, count, kind)
 
     gr.api(_quiz, api_name="quiz")
 
-    def _quiz_answer(quiz_id: str, item_id: str, answer: str, learner: str = "client") -> dict:
-        return quiz_tab.answer_api(services.quiz_answers, learner, quiz_id, item_id, answer)
+    def _quiz_answer(quiz_id: str, item_id: str, answer: str, learner: str = "",
+                     request: gr.Request = None) -> dict:
+        return quiz_tab.answer_api(services.quiz_answers, ids.api_user(request, learner), quiz_id, item_id, answer)
 
     gr.api(_quiz_answer, api_name="quiz_answer")

@@ -214,6 +214,9 @@ class ServerConfig(_Section):
     share: bool = Field(False, description="create a public Gradio share link")
     max_message_chars: int = Field(4000, ge=100, description="longer chat messages are truncated with a notice")
     max_upload_mb: float = Field(20.0, gt=0, description="largest document an admin may upload")
+    download_ttl_s: float = Field(
+        600.0, gt=0, le=86400, description="seconds a download link (metrics export, study-plan file) works; "
+        "the file is deleted after it")
     admin_user: str = Field("", description="admin login for document upload; empty = admin features off")
     admin_password: str = Field("", description="admin password (set via env, never commit it)")
     users_file: str = Field(

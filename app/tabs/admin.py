@@ -17,6 +17,7 @@ from typing import Any
 
 import gradio as gr
 
+from app.downloads import Downloads, links_markdown
 from tutor.learners import LearnerStore
 from tutor.metrics import MetricsError
 from tutor.metrics.stats import PRIORITIES, TREND_METRICS, ModelStats
@@ -332,7 +333,7 @@ class _Learners:
 class _Export:
     window: gr.Dropdown
     export: gr.Button
-    files: gr.File
+    files: gr.Markdown
     model: gr.Dropdown
     confirm_model: gr.Checkbox
     clear_model: gr.Button
@@ -396,7 +397,7 @@ def _export_section() -> _Export:
     with gr.Tab("Export & clear"):
         window = gr.Dropdown(list(WINDOWS), value="All time", label="Export window")
         export = gr.Button("Export (JSON + CSV zip)")
-        files = gr.File(label="Exports", file_count="multiple")
+        files = gr.Markdown(elem_id="admin-exports")  # owner-only links (app/downloads.py), not gr.File
         with gr.Row():
             model = gr.Dropdown([], label="Model to clear")
             confirm_model = gr.Checkbox(label="Yes, delete this model's records")
@@ -410,7 +411,7 @@ def _export_section() -> _Export:
                    message)
 
 
-def build(services: Services) -> AdminTab:
+def build(services: Services, downloads: Downloads) -> AdminTab:
     """Lays out the admin tab's content (main.py creates the Tab and controls its visibility)."""
     with gr.Tabs():
         system = _system_section(services)
@@ -419,14 +420,16 @@ def build(services: Services) -> AdminTab:
         learn = _learners_section()
         export = _export_section()
     tab = _wire_views(services, system, perf, training, learn, export.model)
-    _wire_export(services, export)
+    _wire_export(services, export, downloads)
     return tab
 
 
-def _wire_export(services: Services, export: _Export) -> None:
+def _wire_export(services: Services, export: _Export, downloads: Downloads) -> None:
     # Explicit signatures: Gradio injects gr.Request by parameter, which *args would hide.
     def export_fn(w, request: gr.Request):
-        return _safe(lambda u, w: export_files(services, u, w), 1, False, request, w)
+        def _offer(u, w):
+            return links_markdown(downloads.offer(u, export_files(services, u, w)), downloads.ttl_s)
+        return _safe(_offer, 1, False, request, w)
 
     def clear_model_fn(m, c, request: gr.Request):
         return _safe(lambda u, m, c: clear_model(services, u, m, c), 1, False, request, m, c)

@@ -196,13 +196,13 @@ def build(tutor: Tutor, quizzes: QuizMaker, answers: QuizAnswers, user_id: gr.St
 
 # ---------------------------------------------------------------- JSON API (gradio_client)
 
-API_PREFIX = "api:"  # API learners live in their own namespace: a client cannot write a browser learner's record
+# ``user`` below is the caller as app/identity.py resolved it (the login name, or a per-client id when login
+# is off), never a string the client sent.
 
 
-def quiz_api(quizzes: QuizMaker, store: LearnerStore, learner: str, subject: str, topic: str = "", count: Any = 5,
+def quiz_api(quizzes: QuizMaker, store: LearnerStore, user: str, subject: str, topic: str = "", count: Any = 5,
              kind: str = "mcq", difficulty: str = AUTO) -> Iterator[dict]:
     """Streams {"quiz_id", "items": [...so far], "done", "notices"}; items carry their source chunk id."""
-    user = API_PREFIX + (learner or "client")
     out: dict[str, Any] = {"quiz_id": "", "items": [], "done": False, "notices": []}
     try:
         for ev in quizzes.generate(QuizRequest(user, subject, topic or "", difficulty or AUTO,
@@ -223,9 +223,8 @@ def quiz_api(quizzes: QuizMaker, store: LearnerStore, learner: str, subject: str
         yield {**out, "done": True, "error": str(e)}
 
 
-def answer_api(answers: QuizAnswers, learner: str, quiz_id: str, item_id: str, answer: str) -> dict:
+def answer_api(answers: QuizAnswers, user: str, quiz_id: str, item_id: str, answer: str) -> dict:
     """Grade and record one answer: {"recorded", "reason", "correct", "feedback", "finished", "score"}."""
-    user = API_PREFIX + (learner or "client")
     refused: dict[str, Any] = {"recorded": False, "correct": None, "feedback": "", "finished": False, "score": None}
     try:
         r = answers.answer(user, quiz_id, answer, item_id=item_id or "")

@@ -11,6 +11,8 @@ from typing import Any, Callable, Iterator
 
 import gradio as gr
 
+from app.downloads import Downloads, links_markdown
+from app.identity import login_name
 from tutor.errors import TutorError
 from tutor.features.calendar import plan_to_ics
 from tutor.features.schemas import DIFFICULTIES, StudyPlan
@@ -90,7 +92,17 @@ def open_plan(store: LearnerStore, user: str, plan_id: str | None) -> tuple[Any,
     return plan_markdown(plan), gr.update(value=list(export_files(plan)), visible=True)
 
 
-def build(tutor: Tutor, plans: PlanMaker, user_id: gr.State, store: LearnerStore) -> tuple[gr.Dropdown, gr.Dropdown]:
+def offer_files(downloads: Downloads, owner: str | None, update: Any) -> Any:
+    """A handler's files update (gr.update(value=[paths])) as owned download links (app/downloads.py): the
+    files leave the temporary folder and never reach Gradio's shared cache."""
+    paths = update.get("value") if isinstance(update, dict) else None
+    if not paths:
+        return update
+    return gr.update(value=links_markdown(downloads.offer(owner, list(paths)), downloads.ttl_s), visible=True)
+
+
+def build(tutor: Tutor, plans: PlanMaker, user_id: gr.State, store: LearnerStore,
+          downloads: Downloads) -> tuple[gr.Dropdown, gr.Dropdown]:
     """Returns (subject dropdown, saved-plans dropdown) for main to refresh on page load."""
     with gr.Row():
         with gr.Column(scale=1):
@@ -108,13 +120,18 @@ def build(tutor: Tutor, plans: PlanMaker, user_id: gr.State, store: LearnerStore
             reopen = gr.Button("Open saved plan")
         with gr.Column(scale=2):
             out = gr.Markdown(elem_id="plan-output")
-            downloads = gr.File(label="Download (markdown, calendar)", file_count="multiple", visible=False,
-                                interactive=False)
+            # Links, not gr.File: the files are served to their owner only (app/downloads.py).
+            files = gr.Markdown(visible=False, elem_id="plan-downloads")
 
-    def _make(user, s, g, lv, h, w, t, f, progress=gr.Progress()):
-        yield from make_plan(plans, store, user, s, g, lv, h, w, t, f, progress)
+    def _make(user, s, g, lv, h, w, t, f, request: gr.Request, progress=gr.Progress()):
+        for md, update, choices in make_plan(plans, store, user, s, g, lv, h, w, t, f, progress):
+            yield md, offer_files(downloads, login_name(request), update), choices
 
-    make.click(_make, [user_id, subject, goal, level, hours, weeks, target, focus], [out, downloads, saved],
+    def _reopen(user, pid, request: gr.Request):
+        md, update = open_plan(store, user, pid)
+        return md, offer_files(downloads, login_name(request), update)
+
+    make.click(_make, [user_id, subject, goal, level, hours, weeks, target, focus], [out, files, saved],
                api_name=False)
-    reopen.click(lambda user, pid: open_plan(store, user, pid), [user_id, saved], [out, downloads], api_name=False)
+    reopen.click(_reopen, [user_id, saved], [out, files], api_name=False)
     return subject, saved

@@ -1,4 +1,5 @@
-"""A Tutor on a scripted backend with two users: `root` (admin, with a REST token) and `ann`."""
+"""A Tutor on a scripted backend with three users: `root` (admin, with a REST token) and the learners
+`ann` and `bob`."""
 import dataclasses
 import socket
 import threading
@@ -15,6 +16,7 @@ from tutor.services import Services, build_services
 
 ADMIN, ADMIN_PW = "root", "root-password-1"
 LEARNER, LEARNER_PW = "ann", "ann-password-1"
+LEARNER2, LEARNER2_PW = "bob", "bob-password-1"
 
 
 @dataclass
@@ -28,12 +30,19 @@ class AdminSetup:
         return self.services.tutor
 
 
-def admin_setup(tmp_path) -> AdminSetup:
-    cfg = make_cfg(tmp_path)
+def add_users(cfg) -> str:
+    """Write root (admin), ann and bob (learners) into cfg's users file; returns the admin's REST token."""
     path = auth.users_file(cfg)
     auth.set_user(path, ADMIN, ADMIN_PW, "admin")
     auth.set_user(path, LEARNER, LEARNER_PW, "learner")
-    token = auth.issue_token(path, ADMIN)
+    auth.set_user(path, LEARNER2, LEARNER2_PW, "learner")
+    return auth.issue_token(path, ADMIN)
+
+
+def admin_setup(tmp_path) -> AdminSetup:
+    cfg = make_cfg(tmp_path)
+    path = auth.users_file(cfg)
+    token = add_users(cfg)
     # issue_token refuses learners; simulate a hand-edited file that gives one a token anyway.
     auth.set_user(path, LEARNER, LEARNER_PW, "admin")
     learner_token = auth.issue_token(path, LEARNER)

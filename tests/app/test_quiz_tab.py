@@ -83,7 +83,7 @@ def test_quiz_api_answers_share_the_tab_flow_and_record_the_interaction(kb):
     from tutor.metrics.learners import popular_subjects
 
     tutor, store = kb
-    final = list(quiz.quiz_api(kb.services.quizzes, store, "api-ann", "Python", count=2, kind="mcq"))[-1]
+    final = list(quiz.quiz_api(kb.services.quizzes, store, "api:api-ann", "Python", count=2, kind="mcq"))[-1]
     assert final["done"] and len(final["items"]) == 2
     first = final["items"][0]
     item = next(i for i in store.quiz("api:api-ann", final["quiz_id"]).items if i.item_id == first["item_id"])
@@ -92,14 +92,14 @@ def test_quiz_api_answers_share_the_tab_flow_and_record_the_interaction(kb):
         return sum(s.actions for s in popular_subjects(tutor.metrics) if s.subject == "Python")
 
     before = python_actions()
-    res = quiz.answer_api(kb.services.quiz_answers, "api-ann", final["quiz_id"], first["item_id"], item.answer)
+    res = quiz.answer_api(kb.services.quiz_answers, "api:api-ann", final["quiz_id"], first["item_id"], item.answer)
     assert res["recorded"] and res["correct"] is True and "source:" in res["feedback"]
     assert res["score"] == {"correct": 1, "answered": 1, "total": 2} and res["finished"] is False
     assert python_actions() == before + 1  # the API answer reaches the learner analytics too
     assert store.weak_cards("api:api-ann") == []
-    again = quiz.answer_api(kb.services.quiz_answers, "api-ann", final["quiz_id"], first["item_id"], item.answer)
+    again = quiz.answer_api(kb.services.quiz_answers, "api:api-ann", final["quiz_id"], first["item_id"], item.answer)
     assert again["recorded"] is False and again["reason"] == "duplicate"
-    other = quiz.answer_api(kb.services.quiz_answers, "api-bob", final["quiz_id"], first["item_id"], item.answer)
+    other = quiz.answer_api(kb.services.quiz_answers, "api:api-bob", final["quiz_id"], first["item_id"], item.answer)
     assert other["recorded"] is False and other["reason"] == "unknown quiz or item" and other["error"]
     assert python_actions() == before + 1
 
