@@ -25,6 +25,15 @@ DEFAULT_LEVEL = "general"
 # Folders whose name is not a subject: user uploads land in kb/uploads/ (see ingest.add_documents).
 NON_SUBJECT_FOLDERS = frozenset({"uploads"})
 
+# A course document longer than this is a book series, not a handout: extracting 10,000 pages takes
+# minutes and floods the index, so it is refused before any page is read (a long textbook is ~1,000).
+MAX_PDF_PAGES = 2000
+# Longer runs without a space are not prose (base64 data, minified code, a line of noise): a chunk is
+# cut at spaces, so one such run would become one huge passage in every prompt that cites it. 2,000
+# characters is above any real URL (browsers' practical limit) or identifier.
+MAX_WORD_CHARS = 2000
+_LONG_WORD = re.compile(r"\S{%d}" % (MAX_WORD_CHARS + 1))
+
 _FRONT_MATTER = re.compile(r"\A---[ \t]*\r?\n(.*?)\r?\n(?:---|\.\.\.)[ \t]*(?:\r?\n|\Z)", re.DOTALL)
 _H1 = re.compile(r"^#[ \t]+(.+?)[ \t#]*$", re.MULTILINE)
 
@@ -93,7 +102,23 @@ def parse_markdown(raw: str, name: str) -> tuple[dict, str]:
     return meta, raw[m.end():]
 
 
-def _pdf_pages(path: Path, name: str) -> tuple[str, ...]:
+def _has_javascript(reader) -> bool:
+    """Whether the PDF carries scripts (document-level names, an open action, or additional actions).
+    SmartLearn only reads text and never runs them, but a file with scripts is not a plain handout and
+    is kept out of the knowledge base that every learner is taught from."""
+    root = reader.trailer["/Root"]
+    names = root.get("/Names")
+    if names is not None and "/JavaScript" in names.get_object():
+        return True
+    action = root.get("/OpenAction")
+    if action is not None:
+        action = action.get_object()
+        if hasattr(action, "get") and action.get("/S") == "/JavaScript":
+            return True
+    return "/AA" in root
+
+
+def _pdf_pages(path: Path, name: str, data: bytes = b"", max_pages: int = MAX_PDF_PAGES) -> tuple[str, ...]:
     from pypdf import PdfReader  # imported here: only PDF ingestion needs it
     from pypdf.errors import PyPdfError
 
@@ -106,6 +131,17 @@ def _pdf_pages(path: Path, name: str) -> tuple[str, ...]:
                 raise DocumentError(f"{name} is an encrypted PDF that could not be opened ({e}).") from e
             if not opened:
                 raise DocumentError(f"{name} is a password-protected PDF.")
+        # Scripts hidden in page annotations are found by their name in the uncompressed bytes.
+        if _has_javascript(reader) or b"/JavaScript" in data:
+            raise DocumentError(f"{name} contains JavaScript, which course documents may not carry. "
+                                "Print it to a new PDF (or export it without scripts) and add that file.")
+        # The page tree's /Count is read first (no page is loaded); the real count is checked as well,
+        # since /Count is only what the file claims.
+        claimed = reader.trailer["/Root"]["/Pages"].get("/Count", 0)
+        n_pages = claimed if isinstance(claimed, int) and claimed > max_pages else len(reader.pages)
+        if n_pages > max_pages:
+            raise DocumentError(f"{name} has {n_pages:,} pages; the limit is {max_pages:,}. "
+                                "Split it into parts (e.g. one file per chapter) and add those.")
         pages = tuple((page.extract_text() or "").strip() for page in reader.pages)
     except DocumentError:
         raise
@@ -142,7 +178,7 @@ def load_document(path: str | Path, kb_dir: str | Path) -> Document:
         kind = "pdf"
         if not data.startswith(b"%PDF-"):
             raise DocumentError(f"{doc_id} is not a PDF file (it does not start with %PDF-).")
-        pages = _pdf_pages(path, doc_id)
+        pages = _pdf_pages(path, doc_id, data)
         body = "\n\n".join(p for p in pages if p)
     elif suffix == ".txt":
         kind = "txt"
@@ -159,6 +195,12 @@ def load_document(path: str | Path, kb_dir: str | Path) -> Document:
 
     if not body.strip():
         raise DocumentError(f"{doc_id} is empty (no text after the front matter).")
+    long_run = _LONG_WORD.search(body)
+    if long_run:
+        line = body.count("\n", 0, long_run.start()) + 1
+        raise DocumentError(f"{doc_id} has more than {MAX_WORD_CHARS:,} characters without a space (from line {line} "
+                            "of the text); that is not readable prose. Remove embedded data such as base64 "
+                            "images, or break the text into words, and add it again.")
     if title is None:
         title = path.stem.replace("_", " ").replace("-", " ").strip() or path.stem
     return Document(
