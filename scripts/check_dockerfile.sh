@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# Catches drift between the Dockerfile and scripts/setup.sh: both must install the same packages
+# (requirement files and pinned name==version lines, with the same --no-deps flags).
+#   scripts/check_dockerfile.sh            compare the pip lines of both files (a second; run by .ci/run)
+#   scripts/check_dockerfile.sh --replay   also replay the Dockerfile's pip steps in a clean venv and
+#                                          run `pip check` (downloads ~1 GB; minutes, so not in CI)
+# No container runtime is needed: no docker daemon exists on the build machines (and rootless podman
+# cannot run in their containers), so this is what can be checked there.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-python3}
+
+# Prints one line per install: "<package spec or -r file> [no-deps]", sorted.
+pip_lines() {
+  "$PY" - "$1" <<'EOF'
+import re, shlex, sys
+text = open(sys.argv[1]).read().replace("\\\n", " ")
+out = set()
+for cmd in re.split(r"&&|;|\n", text):
+    words = shlex.split(cmd, comments=True) if "pip" in cmd else []
+    if "install" not in words or not any(w.endswith("pip") or w == "pip" for w in words):
+        continue
+    args = words[words.index("install") + 1:]
+    nodeps = " no-deps" if "--no-deps" in args else ""
+    skip = False
+    for i, a in enumerate(args):
+        if skip:
+            skip = False
+            continue
+        if a in ("--index-url", "--extra-index-url", "-i"):
+            skip = True
+        elif a == "-r":
+            out.add(f"-r {args[i + 1]}{nodeps}")
+            skip = True
+        elif not a.startswith("-") and "==" in a:
+            out.add(a + nodeps)
+for line in sorted(out):
+    print(line)
+EOF
+}
+
+docker=$(pip_lines Dockerfile)
+setup=$(pip_lines scripts/setup.sh)
+# setup.sh installs requirements-dev.txt with --dev, which includes requirements.txt: compare runtime only.
+setup=$(grep -v '^-r requirements-dev.txt' <<<"$setup")
+# The Dockerfile installs torch from the CPU wheel index first; its pin must be requirements.txt's.
+torch_docker=$(grep '^torch==' <<<"$docker" || true)
+docker=$(grep -v '^torch==' <<<"$docker")
+if [[ -n "$torch_docker" ]] && ! grep -qx "$torch_docker" requirements.txt; then
+  echo "check_dockerfile: the Dockerfile pins $torch_docker but requirements.txt has $(grep '^torch==' requirements.txt)" >&2
+  exit 1
+fi
+if [[ "$docker" != "$setup" ]]; then
+  echo "check_dockerfile: the Dockerfile and scripts/setup.sh install different packages:" >&2
+  diff <(echo "$docker") <(echo "$setup") | sed 's/^</  Dockerfile:/; s/^>/  setup.sh:  /' >&2 || true
+  exit 1
+fi
+echo "check_dockerfile: the Dockerfile and scripts/setup.sh install the same $(wc -l <<<"$docker") package lines${torch_docker:+ (+ $torch_docker from the CPU index)}."
+
+if [[ "${1:-}" == "--replay" ]]; then
+  venv=$(mktemp -d)/venv
+  "$PY" -m venv "$venv"
+  # The Dockerfile's install RUN step, word for word, with pip pointed at the clean venv.
+  step=$("$PY" -c "import re; t=open('Dockerfile').read().replace('\\\\\n',' '); print(next(l[4:] for l in t.splitlines() if l.startswith('RUN pip install')))")
+  TORCH_INDEX=https://download.pytorch.org/whl/cpu PATH="$venv/bin:$PATH" bash -euo pipefail -c "$step"
+  "$venv/bin/pip" check
+  echo "check_dockerfile: the Dockerfile's install step replayed in $venv and pip check passed."
+fi
