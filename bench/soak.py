@@ -1,23 +1,22 @@
 """A day of a class, compressed: `python -m bench.soak [--minutes N | --quick] [--learners N]`.
 
-Starts the REAL app (`python -m app`, embedded models, loopback, a fresh data dir with one admin and one
+Starts the REAL app (`python -m app`, embedded models, loopback, a data dir with one admin and one
 learner login) and lets N simulated learners (threads, one gradio_client session each) mix chat and
 Socratic questions (/ask), quizzes and answers (/quiz, /quiz_answer), interviews (/interview_start,
-/interview_answer) and bad input (empty and oversized questions, impossible quiz counts, answers to
-quizzes that do not exist), while an admin refreshes the dashboard over the REST API with a token.
-Bounded: new requests stop at the deadline, in-flight ones get a drain window, each learner waits
-between requests.
+/interview_answer), spoken questions (espeak-ng) and photos of problems (/transcribe, /read_image, then
+/ask_with_media), bad files (a 20,000 x 20,000 PNG, text named .png, 10 s of silence, an empty WAV) and
+bad input (empty and oversized questions, answers to quizzes that do not exist), while an admin refreshes
+the dashboard over the REST API with a token. Bounded: new requests stop at the deadline, in-flight ones
+get a drain window, each learner waits between requests.
 
 Afterwards it checks: every request answered or refused with a message (no 5xx, no stack trace);
-every acknowledged quiz answer and every grounded answer's model call present in data/*.sqlite3;
+every acknowledged quiz answer and every grounded /ask answer's model call present in data/*.sqlite3;
 the app's RSS growth per hour after warm-up (psutil); the resource sampler still writing (retention
 runs on the same thread, hourly). Then it kills the server with SIGKILL mid-load, restarts it on the
 same data dir and checks that nothing acknowledged before the kill is lost, every database passes
 `PRAGMA integrity_check` and the index opens without a rebuild. The last stdout line is one JSON object.
 
-Plans, voice and photo questions and file uploads are NOT driven: their events have no API name
-(app/tabs/*.py, api_name=False), so gradio_client cannot reach them; the handler tests cover them
-(tests/app/test_bad_uploads.py).
+Study plans are NOT driven: the plan tab's events have no API name (app/tabs/study_plan.py).
 """
 from __future__ import annotations
 
@@ -39,7 +38,7 @@ QUESTIONS = ["What does the chain rule say?", "How does binary search work?", "W
 SUBJECTS = ["Python", "Statistics", "Calculus", "Deep Learning"]
 BAD_INPUTS = ["   ", "why " * 20_000]
 ADMIN, ADMIN_PW, LEARNER, LEARNER_PW = "soak-admin", "soak-admin-pw-1", "soak-learner", "soak-learner-pw-1"
-DASHBOARD = ["/statistics", "/health", "/compare", "/trend?metric=latency_p95_s"]
+DASHBOARD = ["/statistics", "/health", "/compare", "/trend?metric=latency_p95&bucket_s=60", "/export?hours=1"]
 
 
 @dataclass
@@ -118,7 +117,73 @@ def connect(url: str):
     return Client(url, auth=(LEARNER, LEARNER_PW), verbose=False, httpx_kwargs={"timeout": HTTP_TIMEOUT_S})
 
 
-def learner_loop(url: str, n: int, deadline: float, tally: Tally, pause_s: float) -> None:
+def _media_answer(client, tally: Tally, kind: str, question: str, image_text: str) -> None:
+    final = list(client.submit(question, image_text, "", api_name="/ask_with_media"))[-1]
+    text = final[0] if isinstance(final, (list, tuple)) else str(final)
+    if "Traceback" in text or "Something went wrong" in text:
+        tally.count(kind, "failure", text)
+    else:
+        tally.count(kind, "refused" if text.startswith(("_", "**Could not")) else "answered")
+
+
+def _voice_or_photo(client, tally: Tally, rng: random.Random, media: "MediaFiles") -> None:
+    from gradio_client import handle_file
+
+    if media.spoken and rng.random() < 0.5:  # no espeak-ng: photos only
+        question, info = client.predict(handle_file(str(rng.choice(media.spoken))), api_name="/transcribe")
+        ok = bool(question) and "Transcribed" in str(info)
+        tally.count("voice", "answered" if ok else "refused")
+        if ok:
+            _media_answer(client, tally, "voice_answer", question, "")
+    else:
+        text, _caption, info = client.predict(handle_file(str(rng.choice(media.photos))), api_name="/read_image")
+        tally.count("photo", "answered" if text else "refused")
+        if text:
+            _media_answer(client, tally, "photo_answer", "explain step by step", text)
+
+
+def _bad_file(client, tally: Tally, rng: random.Random, media: "MediaFiles") -> None:
+    """A learner uploads a file that must be refused with a sentence (bomb, text as .png, silence...)."""
+    from gradio_client import handle_file
+
+    path = rng.choice(media.bad)
+    if path.suffix == ".png":
+        out = client.predict(handle_file(str(path)), api_name="/read_image")[2]
+    else:
+        out = client.predict(handle_file(str(path)), api_name="/transcribe")[1]
+    refused = isinstance(out, str) and out.startswith("**") and "Something went wrong" not in out
+    tally.count("bad_file", "refused" if refused else "failure", f"{path.name}: {out}")
+
+
+@dataclass(frozen=True)
+class MediaFiles:
+    spoken: list[Path]
+    photos: list[Path]
+    bad: list[Path]
+
+
+def make_media(folder: Path) -> MediaFiles:
+    """Spoken questions (espeak-ng, when installed), photos of problems, and bad files, made once."""
+    import numpy as np
+
+    from bench.media_samples import PROBLEMS, QUESTIONS as SPOKEN, draw_problem, espeak_available, speak
+    from tests.tutor.features.media_fixtures import png_with_header_size, write_wav
+
+    folder.mkdir(parents=True, exist_ok=True)
+    spoken = [speak(q, folder / f"q{i}.wav") for i, q in enumerate(SPOKEN[:3])] if espeak_available() else []
+    photos = []
+    for i, lines in enumerate(PROBLEMS[:3]):
+        draw_problem(lines, "clean", seed=i).save(folder / f"p{i}.png")
+        photos.append(folder / f"p{i}.png")
+    (folder / "notes.png").write_text("x^2 + 1 = 0\n")
+    bad = [png_with_header_size(folder / "bomb.png", 20_000, 20_000), folder / "notes.png",
+           write_wav(folder / "silence.wav", np.zeros(16_000 * 10, np.float32))]
+    (folder / "empty.wav").write_bytes(b"")
+    bad.append(folder / "empty.wav")
+    return MediaFiles(spoken, photos, bad)
+
+
+def learner_loop(url: str, n: int, deadline: float, tally: Tally, pause_s: float, media: MediaFiles) -> None:
     rng = random.Random(n)
     learner = f"soak-{n}"
     client = None
@@ -128,12 +193,14 @@ def learner_loop(url: str, n: int, deadline: float, tally: Tally, pause_s: float
         except Exception as e:  # noqa: BLE001 - the page did not load: a finding, then retry
             tally.count("connect", "failure", f"{type(e).__name__}: {e}")
             time.sleep(pause_s)
-    actions = [(_ask, 5), (_quiz, 3), (_interview, 1), (_bad_input, 1)]
+    actions = [(_ask, 5), (_quiz, 3), (_interview, 1), (_bad_input, 1), (_voice_or_photo, 2), (_bad_file, 1)]
     while client is not None and time.time() < deadline:
         action = rng.choices([a for a, _ in actions], [w for _, w in actions])[0]
         try:
             if action in (_quiz, _bad_input):
                 action(client, tally, rng, learner)
+            elif action in (_voice_or_photo, _bad_file):
+                action(client, tally, rng, media)
             else:
                 action(client, tally, rng)
         except Exception as e:  # noqa: BLE001 - a client error is a finding, not a crash of the bench
@@ -233,9 +300,10 @@ def wait_ready(app) -> dict:
     raise TimeoutError("the app was not ready in 10 minutes")
 
 
-def run_load(url: str, token: str, learners: int, seconds: float, tally: Tally, pause_s: float) -> None:
+def run_load(url: str, token: str, learners: int, seconds: float, tally: Tally, pause_s: float,
+             media: MediaFiles) -> None:
     deadline = time.time() + seconds
-    threads = [threading.Thread(target=learner_loop, args=(url, n, deadline, tally, pause_s), daemon=True)
+    threads = [threading.Thread(target=learner_loop, args=(url, n, deadline, tally, pause_s, media), daemon=True)
                for n in range(learners)]
     threads.append(threading.Thread(target=admin_loop, args=(url, token, deadline, tally, 10.0), daemon=True))
     for t in threads:
@@ -249,15 +317,22 @@ def run_load(url: str, token: str, learners: int, seconds: float, tally: Tally, 
                               for t in threads if t.is_alive())
 
 
-def kill_and_restart(data_dir: Path, app, token: str, learners: int, tally: Tally, pause_s: float) -> dict:
+def kill_and_restart(data_dir: Path, app, token: str, learners: int, tally: Tally, pause_s: float,
+                     media: MediaFiles) -> dict:
     """SIGKILL the server while learners are mid-request, restart on the same data dir, compare."""
     calls_before = db_counts(data_dir).get("ask_calls", 0)
-    load = threading.Thread(target=run_load, args=(app.url, token, learners, 30.0, tally, pause_s), daemon=True)
+    load = threading.Thread(target=run_load, args=(app.url, token, learners, 120.0, tally, pause_s, media),
+                            daemon=True)
     load.start()
-    time.sleep(20.0)
+    # Kill once something was acknowledged in this phase (a kill before any answer proves nothing),
+    # at most 90 s in; the load phase runs 120 s so learners are still mid-request then.
+    t0 = time.time()
+    while time.time() - t0 < 90 and not (len(tally.acked_answers) >= 3 and tally.grounded_answers >= 3):
+        time.sleep(1.0)
     with tally.lock:
         acked = set(tally.acked_answers)
         grounded = tally.grounded_answers
+    killed_after_s = time.time() - t0
     app.proc.kill()  # SIGKILL: no shutdown handler runs
     app.proc.wait(30)
     log(f"soak: killed the server with SIGKILL; {len(acked)} quiz answers acknowledged before it")
@@ -273,7 +348,8 @@ def kill_and_restart(data_dir: Path, app, token: str, learners: int, tally: Tall
         "lost_after_kill": len(acked - after.get("answers", set())) + max(0, grounded - (after.get("ask_calls", 0)
                                                                                          - calls_before)),
         "restart_state": st["state"], "restart_integrity": after["integrity"], "index_rebuilt_after_kill": rebuilt,
-        "acked_before_kill": len(acked),
+        "acked_before_kill": {"quiz_answers": len(acked), "grounded_answers": grounded},
+        "killed_after_s": round(killed_after_s, 1),
     }
 
 
@@ -306,7 +382,8 @@ def soak(app, data_dir: Path, token: str, minutes: float, args: argparse.Namespa
     sampler = threading.Thread(target=rss_sampler, args=(app.proc.pid, stop, rss), daemon=True)
     sampler.start()
     t0 = time.time()
-    run_load(app.url, token, args.learners, minutes * 60, tally, args.pause)
+    media = make_media(data_dir / "soak-media")
+    run_load(app.url, token, args.learners, minutes * 60, tally, args.pause, media)
     stop.set()
     load_s = time.time() - t0
     counts = db_counts(data_dir)
@@ -314,7 +391,7 @@ def soak(app, data_dir: Path, token: str, minutes: float, args: argparse.Namespa
     lost = len(tally.acked_answers - counts.get("answers", set())) + max(0, tally.grounded_answers - ask_calls)
     tracebacks = app.log().count("Traceback")
     log(f"soak: load done in {load_s:.0f} s; killing the server mid-load next")
-    kill = kill_and_restart(data_dir, app, token, args.learners, Tally(), args.pause)
+    kill = kill_and_restart(data_dir, app, token, args.learners, Tally(), args.pause, media)
     return {
         "load_s": round(load_s, 1), "sent": tally.sent, "answered": tally.answered,
         "refused_with_message": tally.refused, "unanswered": len(tally.failures), "failures": tally.failures[:20],

@@ -153,15 +153,17 @@ def build(tutor: Tutor, media: MediaService, user_id: gr.State) -> None:
         with gr.Column(scale=2):
             sources = gr.Markdown(SOURCES_PLACEHOLDER, elem_id="mm-sources")
 
+    # Named for programs (gradio_client: bench/soak.py sends spoken questions, photos and bad files);
+    # the learner id is the session's gr.State, which a client cannot set.
     audio.change(lambda p, uid: transcribe_audio(media, p, uid), [audio, user_id], [question, audio_info],
-                 api_name=False, show_progress="minimal")
+                 api_name="transcribe", show_progress="minimal")
     image.change(lambda p, uid: read_image(media, p, uid), [image, user_id], [image_text, caption, image_info_md],
-                 api_name=False, show_progress="minimal")
+                 api_name="read_image", show_progress="minimal")
 
     def _answer(q, it, cap, uid):
         yield from answer(tutor, media, q, it, cap, uid)
 
-    ask.click(_answer, [question, image_text, caption, user_id], [out, sources], api_name=False)
+    ask.click(_answer, [question, image_text, caption, user_id], [out, sources], api_name="ask_with_media")
     question.submit(_answer, [question, image_text, caption, user_id], [out, sources], api_name=False)
     clear.click(lambda: (None, None, "", "", "", "", "", "", SOURCES_PLACEHOLDER), None,
                 [audio, image, question, image_text, caption, audio_info, image_info_md, out, sources],

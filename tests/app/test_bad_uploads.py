@@ -79,3 +79,12 @@ def test_bad_document_upload(services, tmp_path, case: BadFile):
     out = library.add_documents(tutor, services.users, [str(bad), str(good)], "teach", "pw")
     assert "Added" in out and "uploads/heaps.md" in out and case.expect in out
     assert tutor.retrieve("binary heap smallest item").hits[0].chunk.title == "Heaps" and still_answers(tutor)
+
+
+def test_voice_and_photo_are_named_for_programs(services):
+    """bench/soak.py drives them through gradio_client; the learner id stays server-side state."""
+    from app import main as app_main
+
+    api = app_main.build_app(services).get_api_info()["named_endpoints"]
+    assert [p["parameter_name"] for p in api["/transcribe"]["parameters"]] == ["p"]
+    assert len(api["/read_image"]["parameters"]) == 1 and len(api["/ask_with_media"]["parameters"]) == 3
