@@ -259,7 +259,7 @@ def db_counts(data_dir: Path) -> dict:
             if "answers" in tables:
                 out["answers"] = {tuple(r) for r in conn.execute("SELECT quiz_id, item_id FROM answers")}
             if "model_calls" in tables:
-                out["ask_calls"] = conn.execute("SELECT COUNT(*) FROM model_calls WHERE user = 'api'").fetchone()[0]
+                out["ask_calls"] = conn.execute("SELECT COUNT(*) FROM model_calls WHERE operation = 'chat'").fetchone()[0]
                 out["model_calls"] = conn.execute("SELECT COUNT(*) FROM model_calls").fetchone()[0]
             if "resource_samples" in tables:
                 out["last_sample_age_s"] = time.time() - (conn.execute(
