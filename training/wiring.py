@@ -65,5 +65,6 @@ def build_qa_parts(app_cfg=None, *, backend=None, embedder=None) -> QAParts:
     services = build_services(app_cfg, backend=backend, embedder=embedder)
     r = app_cfg.retrieval
     return QAParts(backend=services.tutor.backend, embed=services.tutor.retriever.embedder.embed,
-                   kb_dir=resolve_path(app_cfg.paths.knowledge_base_dir), chunking=(r.chunk_words, r.chunk_overlap_words),
+                   kb_dir=resolve_path(app_cfg.paths.knowledge_base_dir),
+                   chunking=(r.chunk_words, r.chunk_overlap_words),
                    slots=app_cfg.model.slots)

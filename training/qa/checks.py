@@ -1,7 +1,8 @@
 """The checks every pair is scored on, the 0-10 score, and near-duplicate removal.
 
 Checks (training/qa/config.py CHECK_WEIGHTS):
-- supported: at least `support_min` of the answer's content words (all tokens for a formula) occur in the source section;
+- supported: at least `support_min` of the answer's content words (all tokens for a formula) occur in
+  the source section;
 - terms: every technical term of the source sentence (code in backticks, formulas, tokens with digits or
   symbols, acronyms, hyphenated words) appears verbatim in the answer;
 - topic: the question names its focus term, or a content word of the section's title or heading path, so it

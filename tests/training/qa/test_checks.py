@@ -10,7 +10,8 @@ from training.qa.records import Pair
 from training.qa.sections import load_sections
 
 CFG = QAConfig()
-SENT = "The chain rule, dy/dx = (dy/du)(du/dx), differentiates compositions and is the mathematical core of backpropagation."
+SENT = ("The chain rule, dy/dx = (dy/du)(du/dx), differentiates compositions and is the mathematical core of "
+        "backpropagation.")
 
 
 @pytest.fixture(scope="module")
