@@ -56,7 +56,11 @@ def _generate(cfg: QAConfig, parts, a: argparse.Namespace) -> dict:
     workers = cfg.concurrency or parts.slots
     backend = parts.backend if cfg.use_model else None
     with tqdm(desc="qa pairs", unit="pair", disable=a.no_progress) as bar:
-        stats = generate(cfg, backend, kb, parts.chunking, workers, paths=paths, progress=bar.update)
+        def progress(done: int, total: int) -> None:
+            bar.total = total
+            bar.update(done)
+
+        stats = generate(cfg, backend, kb, parts.chunking, workers, paths=paths, progress=progress)
     return {**asdict(stats), "pairs_per_min": round(stats.pairs_per_min, 1)}
 
 

@@ -56,8 +56,9 @@ def _empty_section_problems(sections: list[Section]) -> list[Problem]:
 
 def generate(cfg: QAConfig, backend: LLMBackend | None, kb_dir: Path, chunking: tuple[int, int],
              workers: int, paths: list[Path] | None = None,
-             progress: Callable[[int], object] | None = None) -> GenerateStats:
-    """Phrase every missing candidate with `workers` concurrent requests; returns this invocation's stats."""
+             progress: Callable[[int, int], object] | None = None) -> GenerateStats:
+    """Phrase every missing candidate with `workers` concurrent requests; returns this invocation's stats.
+    `progress(finished, to_do)` is called once per finished pair (a progress bar)."""
     folder = run_dir(cfg)
     folder.mkdir(parents=True, exist_ok=True)
     sections, problems = load_sections(kb_dir, *chunking, paths=paths)
@@ -79,7 +80,7 @@ def generate(cfg: QAConfig, backend: LLMBackend | None, kb_dir: Path, chunking: 
                     issues.append(problem.to_json())
                 new += pairs.append(pair.to_json())
                 if progress is not None:
-                    progress(1)
+                    progress(1, len(todo))
     finally:
         pairs.close()
         issues.close()
