@@ -35,6 +35,7 @@ class QAConfig:
     question_words: tuple[int, int] = (4, 60)
     answer_words: tuple[int, int] = (5, 90)
     max_pairs_per_section: int = 6
+    max_first_word_share: float = 0.10  # a model question's first word may not pass this share of the run
     use_model: bool = True  # False: template questions only (no model call)
     concurrency: int = 0  # parallel model requests; 0 = the backend's slots (model.slots)
     max_new_tokens: int = 96
@@ -60,7 +61,7 @@ def validate(cfg: QAConfig) -> QAConfig:
         raise _bad("checks", "name at least one check.")
     if not 0 <= cfg.min_score <= 10:
         raise _bad("min_score", f"{cfg.min_score} is not between 0 and 10.")
-    for key in ("support_min", "near_duplicate"):
+    for key in ("support_min", "near_duplicate", "max_first_word_share"):
         v = getattr(cfg, key)
         if not 0 < v <= 1:
             raise _bad(key, f"{v} is not in (0, 1].")

@@ -13,7 +13,10 @@ so a dead server costs seconds, not retries x timeout per candidate.
 from __future__ import annotations
 
 import json
+import math
+import threading
 import time
+from collections import Counter
 
 import pybreaker
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
@@ -21,6 +24,7 @@ from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait
 from tutor.backends.base import LLMBackend
 from tutor.errors import GenerationError
 from tutor.types import CallMeta, Completion, GenerationParams, GenerationRequest, Message
+from training.qa.checks import content_words, technical_terms
 from training.qa.config import QAConfig
 from training.qa.records import Candidate, Pair, Problem
 
@@ -77,13 +81,49 @@ def parse_question(text: str) -> str:
     return " ".join(data["question"].split())
 
 
+class FirstWords:
+    """The run's question openers, so a model question that does not start with the asked word is still used
+    while its first word stays under `max_first_word_share` of the run (the model prefers "What").
+
+    Starts from the template openers of every candidate (and the first words of pairs already logged); a
+    model question that replaces a template moves one count from the template's opener to its own."""
+
+    def __init__(self, openers: list[str], cap_share: float) -> None:
+        self.counts = Counter(w.lower() for w in openers)
+        self.cap = max(1, math.floor(cap_share * len(openers)))
+        self._lock = threading.Lock()
+
+    def take(self, word: str, instead_of: str) -> bool:
+        word, instead_of = word.lower(), instead_of.lower()
+        with self._lock:
+            if word == instead_of:
+                return True
+            if self.counts[word] + 1 > self.cap:
+                return False
+            self.counts[word] += 1
+            self.counts[instead_of] -= 1
+            return True
+
+
+def first_word(question: str) -> str:
+    return question.split()[0].strip(",:;?").lower() if question.split() else ""
+
+
 def follows_form(question: str, c: Candidate, cfg: QAConfig) -> str | None:
-    """Why a model question is not used (None: it is): the asked opener, topic, length and no copied answer."""
+    """Why a model question is not used (None: it is): it names the topic, is about the answer sentence, is a
+    question within the length bounds, brings in no formula or number the answer lacks, and does not copy the
+    answer. (The opener is FirstWords' business.)"""
     lo, hi = cfg.question_words
-    if not question.lower().startswith(c.opener.lower()):
-        return f"it does not start with {c.opener!r}"
-    if c.focus.lower() not in question.lower():
+    asked = set(content_words(question))
+    missing = [w for w in content_words(c.focus) if w not in asked]
+    if missing or not asked:
         return f"it does not name {c.focus!r}"
+    source = set(content_words(c.sentence))
+    if sum(w in source for w in asked) / len(asked) < 0.6:
+        return "it is not about the answer sentence (under 60% of its words are in it)"
+    new_terms = [t for t in technical_terms(question.rstrip("?")) if t not in c.sentence]
+    if new_terms:
+        return f"it brings in terms the answer does not have ({new_terms[0]!r})"
     if not question.endswith("?"):
         return "it is not a question"
     if not lo <= len(question.split()) <= hi:
@@ -96,10 +136,12 @@ def follows_form(question: str, c: Candidate, cfg: QAConfig) -> str | None:
 class Phraser:
     """Turns a Candidate into a Pair (and maybe a Problem). Safe to call from several threads."""
 
-    def __init__(self, backend: LLMBackend | None, cfg: QAConfig, user: str = "qa-pipeline") -> None:
+    def __init__(self, backend: LLMBackend | None, cfg: QAConfig, user: str = "qa-pipeline",
+                 first_words: FirstWords | None = None) -> None:
         self.backend = backend
         self.cfg = cfg
         self.user = user
+        self.first_words = first_words
         self.breaker = make_breaker(cfg)
         self.model_name = backend.info().model if backend is not None else "template"
 
@@ -117,6 +159,9 @@ class Phraser:
                 done = self._ask(c)
                 asked = parse_question(done.text)
                 why = follows_form(asked, c, self.cfg)
+                if why is None and first_word(asked) != c.opener.lower() and (
+                        self.first_words is None or not self.first_words.take(first_word(asked), c.opener)):
+                    why = f"its first word {first_word(asked)!r} is over the run's share (asked {c.opener!r})"
                 if why is None:
                     question, by = asked, done.model
                 else:

@@ -21,7 +21,7 @@ from training.qa.candidates import candidates, prose_sentences
 from training.qa.checkpoint import JsonlLog, write_atomic
 from training.qa.checks import dedup, run_checks, score
 from training.qa.config import QAConfig
-from training.qa.phrasing import Phraser
+from training.qa.phrasing import FirstWords, Phraser, first_word
 from training.qa.records import Pair, Problem, Section
 from training.qa.sections import load_sections, problem_key
 
@@ -69,7 +69,8 @@ def generate(cfg: QAConfig, backend: LLMBackend | None, kb_dir: Path, chunking: 
         issues.append(p.to_json())
     todo = [c for c in candidates(sections, cfg.max_pairs_per_section) if c.key not in pairs]
     total = len(todo) + len(pairs.rows)
-    phraser = Phraser(backend, cfg)
+    openers = [first_word(row["question"]) for row in pairs.rows.values()] + [c.opener for c in todo]
+    phraser = Phraser(backend, cfg, first_words=FirstWords(openers, cfg.max_first_word_share))
     t0, new = time.perf_counter(), 0
     try:
         with cf.ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="qa") as pool:

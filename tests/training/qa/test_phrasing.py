@@ -8,8 +8,9 @@ from tests.training.qa.fixtures import KB, SlowFake
 from tutor.backends.fake import FakeBackend
 from tutor.errors import GenerationError
 from training.qa.candidates import candidates
+from training.qa.checks import content_words
 from training.qa.config import QAConfig
-from training.qa.phrasing import QUESTION_SCHEMA, Phraser
+from training.qa.phrasing import QUESTION_SCHEMA, FirstWords, Phraser
 from training.qa.sections import load_sections
 
 CFG = QAConfig(retries=3, backoff_s=0.0, breaker_fail_max=2, breaker_reset_s=60)
@@ -21,8 +22,9 @@ def phrased():
     return [c for c in candidates(sections, 6) if c.model_phrased]
 
 
-def good_reply(c):
-    return json.dumps({"question": f"{c.opener} exactly does {c.focus} stand for here?"})
+def good_reply(c, opener=None):
+    words = " ".join(content_words(c.sentence)[:4])
+    return json.dumps({"question": f"{opener or c.opener} about {c.focus}: {words}?"})
 
 
 def test_model_question_used_when_it_follows_the_form(phrased):
@@ -40,6 +42,31 @@ def test_model_question_off_form_falls_back_to_template(phrased):
     pair, problem = Phraser(FakeBackend([json.dumps({"question": "Hmm?"})]), CFG).phrase(c)
     assert pair.generated_by == "template" and pair.question == c.template_question
     assert "not used" in problem.reason
+
+
+def test_question_off_the_answer_sentence_is_not_used(phrased):
+    c = phrased[0]
+    reply = json.dumps({"question": f"{c.opener} about {c.focus}: bakers knead sourdough loaves nightly?"})
+    pair, problem = Phraser(FakeBackend([reply]), CFG).phrase(c)
+    assert pair.generated_by == "template" and "not about the answer sentence" in problem.reason
+
+
+def test_question_with_a_formula_the_answer_lacks_is_not_used(phrased):
+    c = phrased[0]
+    words = " ".join(content_words(c.sentence)[:4])
+    reply = json.dumps({"question": f"{c.opener} about {c.focus}: {words} at x = 17?"})
+    pair, problem = Phraser(FakeBackend([reply]), CFG).phrase(c)
+    assert pair.generated_by == "template" and "brings in terms" in problem.reason
+
+
+def test_other_first_word_used_only_within_the_run_share(phrased):
+    c = phrased[0]
+    other = "Whereby" if c.opener != "Whereby" else "Hence"
+    budget = FirstWords([c.opener] * 9 + ["zzz"], cap_share=0.2)  # cap = 2 questions per first word
+    phraser = Phraser(FakeBackend([good_reply(c, other)] * 3), CFG, first_words=budget)
+    by = [phraser.phrase(c)[0].generated_by for _ in range(3)]
+    assert by == ["fake", "fake", "template"]
+    assert budget.counts[other.lower()] == 2 and budget.counts[c.opener.lower()] == 7
 
 
 def test_invalid_json_is_recorded_and_skipped(phrased):
