@@ -87,7 +87,7 @@ def generate(cfg: QAConfig, backend: LLMBackend | None, kb_dir: Path, chunking: 
         issues.close()
     docs = len({s.doc_id for s in sections}) + sum(p.stage == "document" for p in problems)
     return GenerateStats(documents=docs, sections=len(sections), candidates=total, new_pairs=new,
-                         total_pairs=total if new == len(todo) else len(pairs.rows), problems=len(issues.rows),
+                         total_pairs=len(pairs.rows), problems=len(issues.rows),
                          workers=workers, seconds=time.perf_counter() - t0)
 
 

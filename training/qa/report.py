@@ -16,6 +16,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from training.config import REPO_ROOT
 from training.qa.checks import is_kept
 from training.qa.config import QAConfig
 from training.qa.records import Pair, Problem
@@ -46,6 +47,16 @@ def measures(pairs: list[Pair], cfg: QAConfig, documents: int) -> dict[str, Any]
     }
 
 
+def _shown(value: Any) -> Any:
+    """Paths relative to the repository (a committed report names no machine's folders)."""
+    if not isinstance(value, Path):
+        return value
+    try:
+        return value.resolve().relative_to(REPO_ROOT).as_posix()
+    except ValueError:
+        return str(value)
+
+
 def next_version(out_dir: Path, run_name: str) -> int:
     found = [int(m.group(1)) for p in Path(out_dir).glob(f"qa-{run_name}-v*.jsonl")
              if (m := re.fullmatch(rf"qa-{re.escape(run_name)}-v(\d+)\.jsonl", p.name))]
@@ -65,8 +76,7 @@ def export(pairs: list[Pair], problems: list[Problem], cfg: QAConfig, documents:
                    "difficulty": p.difficulty, "question": p.question, "answer": p.answer, "score": p.score,
                    "checks": p.checks, "generated_by": p.generated_by}
             fh.write(json.dumps(row, ensure_ascii=False) + "\n")
-    report = {"version": version, "dataset": data.name, "config": {k: str(v) if isinstance(v, Path) else v
-                                                                   for k, v in asdict(cfg).items()},
+    report = {"version": version, "dataset": data.name, "config": {k: _shown(v) for k, v in asdict(cfg).items()},
               **measures(pairs, cfg, documents),
               "problems": [p.to_json() for p in problems],
               "definitions": __doc__.split("Definitions (also printed in every report):\n", 1)[1].strip()}

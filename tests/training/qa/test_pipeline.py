@@ -3,6 +3,7 @@ import json
 from dataclasses import replace
 
 from tests.training.qa.fixtures import SlowFake, app_cfg, hash_embedder, small_kb
+from tutor.metrics import MetricsStore
 from tutor.metrics.meter import MeteredBackend
 from training.qa.checkpoint import JsonlLog
 from training.qa.config import QAConfig
@@ -24,6 +25,8 @@ def test_generate_score_export(tmp_path):
     assert "front matter" in reasons["uploads/broken.md"] and "PDF" in reasons["uploads/scan.pdf"]
     again = generate(cfg, parts.backend, parts.kb_dir, parts.chunking, workers=3)
     assert again.new_pairs == 0 and again.total_pairs == stats.total_pairs
+    calls = MetricsStore(tmp_path / "data" / "metrics.sqlite3").recent_calls(1000, operation="qa")
+    assert calls and all(c.user == "qa-pipeline" for c in calls)  # the app's meter recorded every request
     lines = (run_dir(cfg) / "pairs.jsonl").read_text().splitlines()
     assert len(lines) == stats.total_pairs
 
