@@ -58,7 +58,7 @@ def quality(parts, cfg, out: Path, use_model: bool) -> dict:
     cfg = replace(cfg, out_dir=out, use_model=use_model)
     t0 = time.perf_counter()
     stats = generate(cfg, parts.backend if use_model else None, parts.kb_dir, parts.chunking,
-                     cfg.concurrency or parts.slots)
+                     cfg.concurrency or parts.parallel)
     pairs = score_run(cfg, parts.embed)
     _, report = export(pairs, load_problems(cfg), cfg, stats.documents)
     r = json.loads(report.read_text(encoding="utf-8"))
@@ -108,11 +108,11 @@ def main(argv: list[str] | None = None) -> int:
     parts = build_qa_parts()
     paths = document_paths(parts.kb_dir)[: a.docs]
     info = parts.backend.load()
-    log(f"backend {info.backend} {info.model} ({info.detail}); slots {parts.slots}")
+    log(f"backend {info.backend} {info.model} ({info.detail}); parallel requests {parts.parallel}")
     with tempfile.TemporaryDirectory(prefix="qa-bench-") as tmp:
         tmp = Path(tmp)
         seq = throughput(parts, cfg, paths, 1, tmp / "seq")
-        conc = throughput(parts, cfg, paths, cfg.concurrency or parts.slots, tmp / "conc")
+        conc = throughput(parts, cfg, paths, cfg.concurrency or parts.parallel, tmp / "conc")
         log(f"sequential {seq}; concurrent {conc}")
         reference = _keys(tmp / "conc" / "work" / "kb" / "pairs.jsonl")
         model_calls = sum(1 for line in (tmp / "conc" / "work" / "kb" / "problems.jsonl").read_text().splitlines()
@@ -127,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
         q = quality(parts, cfg, tmp / "quality", a.quality_model)
         log(f"quality {q}")
     emit("qa_pipeline", {
-        "cpu_flags": cpu_flags(), "backend": f"{info.backend}:{info.model}", "slots": parts.slots,
+        "cpu_flags": cpu_flags(), "backend": f"{info.backend}:{info.model}", "parallel_requests": parts.parallel,
         "subset_documents": len(paths), "model_requests_in_subset": phrased, "model_problems_in_subset": model_calls,
         "sequential": seq, "concurrent": conc,
         "speedup_vs_sequential": round(seq["seconds"] / conc["seconds"], 2) if conc["seconds"] else None,

@@ -52,7 +52,7 @@ class QAParts:
     embed: object  # Callable[[list[str]], np.ndarray]: the app's embedder
     kb_dir: Path
     chunking: tuple[int, int]  # (chunk_words, chunk_overlap_words)
-    slots: int  # model.slots: the llama.cpp backend's parallel requests
+    parallel: int  # requests the backend serves at once: model.slots on llama.cpp, else 1 (one at a time)
 
 
 def build_qa_parts(app_cfg=None, *, backend=None, embedder=None) -> QAParts:
@@ -67,4 +67,4 @@ def build_qa_parts(app_cfg=None, *, backend=None, embedder=None) -> QAParts:
     return QAParts(backend=services.tutor.backend, embed=services.tutor.retriever.embedder.embed,
                    kb_dir=resolve_path(app_cfg.paths.knowledge_base_dir),
                    chunking=(r.chunk_words, r.chunk_overlap_words),
-                   slots=app_cfg.model.slots)
+                   parallel=app_cfg.model.slots if services.tutor.backend.info().backend == "llamacpp" else 1)

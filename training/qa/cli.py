@@ -53,7 +53,7 @@ def _generate(cfg: QAConfig, parts, a: argparse.Namespace) -> dict:
 
     kb = Path(cfg.kb_dir) if cfg.kb_dir else parts.kb_dir
     paths = document_paths(kb)[: a.limit_docs] if a.limit_docs else None
-    workers = cfg.concurrency or parts.slots
+    workers = cfg.concurrency or parts.parallel
     backend = parts.backend if cfg.use_model else None
     with tqdm(desc="qa pairs", unit="pair", disable=a.no_progress) as bar:
         def progress(done: int, total: int) -> None:

@@ -37,7 +37,7 @@ class QAConfig:
     max_pairs_per_section: int = 6
     max_first_word_share: float = 0.10  # a model question's first word may not pass this share of the run
     use_model: bool = True  # False: template questions only (no model call)
-    concurrency: int = 0  # parallel model requests; 0 = the backend's slots (model.slots)
+    concurrency: int = 0  # parallel requests; 0 = what the backend serves at once (model.slots on llama.cpp)
     max_new_tokens: int = 96
     retries: int = 3  # attempts per request, with exponential backoff
     backoff_s: float = 0.5
