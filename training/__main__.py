@@ -166,6 +166,7 @@ def main(argv: list[str] | None = None) -> int:
     from training.errors import TrainingError
     from training.export_gguf import ExportError
     from training.qa.config import QAConfigError
+    from tutor.errors import TutorError
 
     try:
         if a.cmd == "qa":
@@ -176,7 +177,7 @@ def main(argv: list[str] | None = None) -> int:
     except (TrainConfigError, DataError, FileNotFoundError, ExportError, QAConfigError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    except TrainingError as e:
+    except (TrainingError, TutorError) as e:  # TutorError: e.g. the app's config or model (qa builds the app)
         print(f"error: {e}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

@@ -22,7 +22,7 @@ import pybreaker
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 from tutor.backends.base import LLMBackend
-from tutor.errors import GenerationError
+from tutor.errors import GenerationError, TutorError
 from tutor.types import CallMeta, Completion, GenerationParams, GenerationRequest, Message
 from training.qa.checks import content_words, technical_terms
 from training.qa.config import QAConfig
@@ -143,7 +143,6 @@ class Phraser:
         self.user = user
         self.first_words = first_words
         self.breaker = make_breaker(cfg)
-        self.model_name = backend.info().model if backend is not None else "template"
 
     def _ask(self, c: Candidate) -> Completion:
         retrying = Retrying(stop=stop_after_attempt(self.cfg.retries), reraise=True,
@@ -170,7 +169,7 @@ class Phraser:
                 problem = Problem(c.key, "model", c.key, "circuit open after repeated failures: template used")
             except InvalidReply as e:
                 problem = Problem(c.key, "model", c.key, f"invalid JSON: {e}; template used")
-            except (GenerationError, TimeoutError, OSError) as e:
+            except (TutorError, TimeoutError, OSError) as e:  # TutorError: also a model that failed to load
                 problem = Problem(c.key, "model", c.key,
                                   f"{type(e).__name__} after {self.cfg.retries} attempts: {e}; template used")
         pair = Pair(key=c.key, chunk_id=c.chunk_id, doc_id=c.doc_id, kind=c.kind, focus=c.focus,
