@@ -9,7 +9,7 @@
    every document takes long on a small CPU), score, export; pairs_per_doc, pass_rate, diversity.
 3. Resume: `python -m training qa generate` on the subset as a subprocess, SIGKILLed mid-run once some
    model-phrased pairs are in, then run again; lost / duplicated keys against the uninterrupted run.
-Prints the CPU flags it ran on and one JSON object last.
+Prints one JSON object last; its "machine" carries the CPU model and flags (bench/cpu.py, through emit).
 """
 from __future__ import annotations
 
@@ -25,16 +25,6 @@ from dataclasses import replace
 from pathlib import Path
 
 from bench.common import emit, log
-
-CPU_FLAGS_OF_INTEREST = ("avx", "avx2", "fma", "f16c", "avx512f", "avx512_bf16", "avx512_vnni", "amx_bf16", "amx_tile")
-
-
-def cpu_flags() -> list[str]:
-    from tutor.backends.device import read_cpu_flags  # reads /proc/cpuinfo (bench/cpu.py is not on main)
-
-    flags = read_cpu_flags()
-    return [f for f in CPU_FLAGS_OF_INTEREST if f in flags]
-
 
 def _keys(path: Path) -> list[str]:
     if not path.is_file():
@@ -127,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
         q = quality(parts, cfg, tmp / "quality", a.quality_model)
         log(f"quality {q}")
     emit("qa_pipeline", {
-        "cpu_flags": cpu_flags(), "backend": f"{info.backend}:{info.model}", "parallel_requests": parts.parallel,
+        "backend": f"{info.backend}:{info.model}", "parallel_requests": parts.parallel,
         "subset_documents": len(paths), "model_requests_in_subset": phrased, "model_problems_in_subset": model_calls,
         "sequential": seq, "concurrent": conc,
         "speedup_vs_sequential": round(seq["seconds"] / conc["seconds"], 2) if conc["seconds"] else None,
