@@ -5,7 +5,8 @@ import json
 import subprocess
 import sys
 
-BENCHES = ["retrieval", "chat", "training", "speech", "ocr", "quiz", "study_plan", "metrics", "tutor_eval", "serving"]
+BENCHES = ["retrieval", "chat", "training", "speech", "ocr", "quiz", "study_plan", "metrics", "tutor_eval", "serving",
+           "qa_pipeline"]
 
 
 def main(argv: list[str]) -> int:

@@ -4,6 +4,7 @@
     python -m training sweep [CONFIG ...]          # default: run_a, run_b, run_c; trains, evaluates, reports
     python -m training eval --config training/configs/run_a.yaml [--adapter DIR] [--max-questions N]
     python -m training export-gguf [--adapters-dir adapters] [--base embedded|MODEL.gguf] [FOLDER ...]
+    python -m training qa generate|score|export|all [--config Q.yaml] [--set concurrency=4] [--limit-docs N]
 
 Configs are validated before any model loads; an error names the key. Exit codes: 0 ok, 2 bad config or
 data, 1 a run failed (the message says what to change), 130 interrupted (re-run the same command to resume).
@@ -155,19 +156,28 @@ def main(argv: list[str] | None = None) -> int:
     x.add_argument("folders", nargs="*", help="adapter folders (default: every one under --adapters-dir)")
     x.add_argument("--adapters-dir", default=str(REPO_ROOT / "adapters"))
     x.add_argument("--base", default="embedded", help="the base model GGUF ('embedded' = the shipped one)")
+    from training.qa.cli import add_parser as add_qa_parser
+
+    add_qa_parser(sub)
     a = p.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if a.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     from training.data import DataError
     from training.errors import TrainingError
     from training.export_gguf import ExportError
+    from training.qa.config import QAConfigError
+    from tutor.errors import TutorError
 
     try:
+        if a.cmd == "qa":
+            from training.qa.cli import default_parts_factory, run as run_qa
+
+            return run_qa(a, default_parts_factory())
         return {"train": cmd_train, "sweep": cmd_sweep, "eval": cmd_eval, "export-gguf": cmd_export_gguf}[a.cmd](a)
-    except (TrainConfigError, DataError, FileNotFoundError, ExportError) as e:
+    except (TrainConfigError, DataError, FileNotFoundError, ExportError, QAConfigError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    except TrainingError as e:
+    except (TrainingError, TutorError) as e:  # TutorError: e.g. the app's config or model (qa builds the app)
         print(f"error: {e}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

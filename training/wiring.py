@@ -41,3 +41,30 @@ def build_parts(*, metrics_store: bool) -> TrainingParts:
             logger.warning("metrics store unavailable; logging to the run folder only", exc_info=True)
     return TrainingParts(model_cache_dir=resolve_path(app.paths.model_cache_dir),
                          embedding_model=app.retrieval.embedding_model, metrics_store=store)
+
+
+@dataclass(frozen=True)
+class QAParts:
+    """What the Q&A pipeline uses from the app: its metered backend, its embedder, its knowledge base and
+    chunking (so section ids are the retriever's chunk ids), and how many requests the backend takes at once."""
+
+    backend: object  # tutor.backends.base.LLMBackend: the app's MeteredBackend
+    embed: object  # Callable[[list[str]], np.ndarray]: the app's embedder
+    kb_dir: Path
+    chunking: tuple[int, int]  # (chunk_words, chunk_overlap_words)
+    parallel: int  # requests the backend serves at once: model.slots on llama.cpp, else 1 (one at a time)
+
+
+def build_qa_parts(app_cfg=None, *, backend=None, embedder=None) -> QAParts:
+    """The app's services, built once the way the app builds them (tutor/services.py); `backend` and `embedder`
+    override the configured ones (tests pass a FakeBackend and a HashEmbedder; they are metered all the same)."""
+    from tutor.config import load_config
+    from tutor.services import build_services
+
+    app_cfg = app_cfg or load_config()
+    services = build_services(app_cfg, backend=backend, embedder=embedder)
+    r = app_cfg.retrieval
+    return QAParts(backend=services.tutor.backend, embed=services.tutor.retriever.embedder.embed,
+                   kb_dir=resolve_path(app_cfg.paths.knowledge_base_dir),
+                   chunking=(r.chunk_words, r.chunk_overlap_words),
+                   parallel=app_cfg.model.slots if services.tutor.backend.info().backend == "llamacpp" else 1)
