@@ -43,6 +43,27 @@ NOT_COVERED_NOTICE = (
     "not from the course documents — check it against another source.\n\n"
 )
 
+# Shown after an answer the repetition guard cut (tutor/backends/repetition.py): the learner should know
+# the answer stopped on purpose, not that the app broke.
+REPETITION_NOTE = "\n\n*(The answer was stopped here because it had started repeating itself.)*"
+
+SUGGESTIONS = 3  # closest course sections offered under the not-covered notice
+
+
+def not_covered_notice(hits: Sequence[RetrievedChunk]) -> str:
+    """The plain notice, then the nearest course sections (distinct), so the learner has somewhere to go."""
+    seen: list[str] = []
+    for h in hits:
+        c = h.chunk
+        topic = f"{c.title} — {c.section}" if c.section and c.section != c.title else c.title
+        if topic and topic not in seen:
+            seen.append(topic)
+    if not seen:
+        return NOT_COVERED_NOTICE
+    listed = "; ".join(f"*{t}*" for t in seen[:SUGGESTIONS])
+    return NOT_COVERED_NOTICE + f"The closest topics the course does cover: {listed}.\n\n"
+
+
 # General help outside the course material is kept brief: the small default model invents more the
 # longer it writes, and the learner was already told it is not from the course.
 UNGROUNDED_MAX_TOKENS = 160

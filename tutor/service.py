@@ -234,7 +234,7 @@ class Tutor:
             adapter = self.chat_adapter()
         request = GenerationRequest(messages=messages, params=self._generation_params(grounded, hint_turn),
                                     adapter=adapter, meta=CallMeta(operation, user))
-        prefix = "" if grounded else prompting.NOT_COVERED_NOTICE
+        prefix = "" if grounded else prompting.not_covered_notice(retrieval.hits)
         if grounded and self.cfg.generation.key_point and not hint_turn:  # a hint must not give the answer
             prefix = self._key_point_markdown(question, hits)
         return _AnswerPlan(question, notice, subject, user, operation, retrieval, grounded, tuple(hits),
@@ -268,11 +268,15 @@ class Tutor:
             body, marker = draft.cite.finalize(body)
         if marker:
             yield Delta(marker)  # an unmarked grounded answer: attribute it so the learner can check
+        completion = draft.completion
+        cut = prompting.REPETITION_NOTE if completion is not None and completion.finish_reason == "repetition" else ""
+        if cut:
+            logger.warning("answer cut by the repetition guard after %d tokens", completion.usage.completion_tokens)
+            yield Delta(cut)
         question_turn = prompting.guiding_question(plan.hits) if plan.hint_turn else ""
         if question_turn:
             yield Delta(question_turn)
-        text = draft.prefix + body + marker + question_turn
-        completion = draft.completion
+        text = draft.prefix + body + marker + cut + question_turn
         self.metrics.record_interaction(Interaction(user=plan.user, action=plan.operation, at=draft.started,
                                                     subject=plan.subject))
         yield Answer(
@@ -285,7 +289,7 @@ class Tutor:
         g = self.cfg.generation
         params = GenerationParams(
             max_new_tokens=g.max_new_tokens, temperature=g.temperature, top_p=g.top_p,
-            seed=g.seed, repetition_penalty=g.repetition_penalty,
+            seed=g.seed, repetition_penalty=g.repetition_penalty, stop_on_repetition=True,
         )
         if not grounded:
             return dataclasses.replace(params, max_new_tokens=min(g.max_new_tokens, prompting.UNGROUNDED_MAX_TOKENS))
