@@ -170,6 +170,20 @@ def trim_history(history: Sequence[Message], budget: int, count_tokens: Callable
     return kept
 
 
+_URL_ONLY = re.compile(r"^\s*<?(?:https?://|www\.)\S+>?\s*$", re.IGNORECASE)
+
+
+def unusable_question(text: str) -> str | None:
+    """A sentence telling the learner why this message cannot be answered as a question, or None.
+    Punctuation alone or a bare link gives retrieval nothing to search for, and the small model loops on it."""
+    if not any(ch.isalnum() for ch in text):
+        return "Please ask your question in words: a message of only symbols or punctuation gives me nothing to look up."
+    if _URL_ONLY.match(text):
+        return ("I can't open links. Paste the part of the page you want explained, or ask your question "
+                "about it in your own words.")
+    return None
+
+
 def truncate(text: str, limit: int) -> tuple[str, str | None]:
     if len(text) <= limit:
         return text, None

@@ -214,6 +214,9 @@ class Tutor:
             # An empty index would make every question look "not covered"; say what is going on.
             raise TutorError("The course documents are still being indexed (the first start takes about a "
                              "minute). Please ask again in a moment.")
+        problem = prompting.unusable_question(question)
+        if problem:
+            raise InputError(problem)
         question, notice = prompting.truncate(question, self.cfg.server.max_message_chars)
         subject = subject or None
         retrieval = self.retrieve(question, subject, user)

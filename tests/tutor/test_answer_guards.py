@@ -1,10 +1,13 @@
 """The tutor's answer guards end to end (scripted backend, hash embedder, real Chroma and SQLite):
 a looping model is cut cleanly and recorded as truncated; an uncovered question gets the notice and
-the closest course topics."""
+the closest course topics; unusable messages get a clear sentence."""
+import pytest
+
 from tutor import prompting
 from tutor.backends.fake import FakeBackend
 from tutor.retrieval import HashEmbedder
 from tutor.backends.repetition import find_degeneration
+from tutor.errors import InputError
 from tutor.service import build_tutor
 from tutor.types import Answer, Delta
 
@@ -50,3 +53,32 @@ def test_uncovered_question_gets_notice_and_closest_topics(tmp_path):
     assert not ans.grounded and ans.text.startswith(prompting.NOT_COVERED_NOTICE)
     assert "closest topics the course does cover" in ans.text and "*Chain rule" in ans.text
     assert t.metrics.knowledge_gaps()  # recorded as a gap, as before
+
+
+@pytest.mark.parametrize("message,says", [
+    ("?!?...", "in words"),
+    ("   ***   ", "in words"),
+    ("https://example.com/lecture?id=3", "can't open links"),
+    ("www.example.org/notes", "can't open links"),
+])
+def test_unusable_messages_get_a_clear_sentence(tmp_path, message, says):
+    t = build_tutor(make_cfg(tmp_path), backend=FakeBackend(), embedder=HashEmbedder())
+    assert t.warm_up().ready
+    with pytest.raises(InputError, match=says):
+        list(t.ask(message))
+    assert not t.backend.requests  # the model never ran
+
+
+@pytest.mark.parametrize("message", [
+    "¿Qué dice la regla de la cadena sobre las derivadas?",
+    "what does this do: https://example.com and the chain rule?",  # a link inside a question is fine
+    "def f(x):\n    return [i * i for i in range(x)]  # why is this slow?\n" * 120,  # ~7,000 chars of code
+])
+def test_odd_but_answerable_messages_get_an_answer(tmp_path, message):
+    t = build_tutor(make_cfg(tmp_path), backend=FakeBackend(), embedder=HashEmbedder())
+    assert t.warm_up().ready
+    t.backend.enqueue(["Here is some help."])
+    ans = ask(t, message)
+    assert ans.text and "Here is some help." in ans.text
+    if len(message) > t.cfg.server.max_message_chars:
+        assert ans.notice and "characters" in ans.notice
