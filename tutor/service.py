@@ -18,7 +18,7 @@ from tutor import prompting
 from tutor.backends.base import LLMBackend
 from tutor.config import AppConfig
 from tutor.errors import InputError, TutorError
-from tutor.keypoint import find_key_point
+from tutor.keypoint import KeyPoint, find_key_point
 from tutor.citations import Citations
 from tutor.metrics import Feedback, Interaction, KnowledgeGap, MetricsStore, RetrievalEvent
 from tutor.retrieval import Ingestor, Retriever, ensure_index, load_document
@@ -303,13 +303,16 @@ class Tutor:
             )
         return params
 
-    def _key_point_markdown(self, question: str, hits) -> str:
-        """The quoted key point, or "" when there is none; never fails the answer (it is an extra)."""
+    def key_point(self, question: str, hits: Sequence[RetrievedChunk]) -> KeyPoint | None:
+        """The course sentence(s) that answer the question best, or None; never fails the answer (it is an extra)."""
         try:
-            key = find_key_point(question, hits, self.retriever.embedder)
+            return find_key_point(question, hits, self.retriever.embedder, idf=self.retriever.idf)
         except Exception:  # noqa: BLE001 - the model's answer still comes without it
             logger.exception("key point extraction failed")
-            return ""
+            return None
+
+    def _key_point_markdown(self, question: str, hits) -> str:
+        key = self.key_point(question, hits)
         return key.markdown() if key else ""
 
     def feedback(self, call_id: int, value: int, *, user: str = "anonymous", comment: str | None = None) -> None:

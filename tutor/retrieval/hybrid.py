@@ -115,6 +115,10 @@ class Retriever:
         """Subjects present in the index, sorted case-insensitively."""
         return list(self._current().subjects)
 
+    def idf(self, token: str) -> float:
+        """The knowledge base's inverse document frequency of a tokenize()d word (tutor/retrieval/bm25.py)."""
+        return self._current().bm25.idf(token)
+
     def resolve_subject(self, subject: str | None) -> str | None:
         """The indexed spelling of a subject, matched case-insensitively; None for none/'all'."""
         if subject is None or not subject.strip() or subject.strip().lower() == "all":
