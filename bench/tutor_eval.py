@@ -127,10 +127,10 @@ def eval_retrieval(tutor, es: EvalSet) -> dict:
     for q in es.kb:
         r = tutor.retriever.search(q.question, k=K)
         d, s = M.recall_at_k([(h.chunk.doc_id, h.chunk.section) for h in r.hits], q.doc, q.section, K)
-        docs.append(d), sections.append(s), covered.append(r.covered)
+        docs.append(d), sections.append(s), covered.append(tutor.covers(r))
         kp_share.append(key_point_facts(tutor, q.question, r.hits, q.key_facts))
     for q in es.off_kb:
-        off_covered.append(tutor.retriever.search(q.question, k=K).covered)
+        off_covered.append(tutor.covers(tutor.retriever.search(q.question, k=K)))
     return {"n_kb_all": len(es.kb), "recall_doc_at_3": M.share(docs), "recall_section_at_3": M.share(sections),
             "retrieval_covered_kb_all": M.share(covered),
             "retrieval_not_covered_off_kb_all": M.share([not c for c in off_covered]),

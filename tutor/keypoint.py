@@ -34,7 +34,7 @@ LABEL = "**From the course"
 MIN_WORDS, MAX_WORDS = 6, 60  # shorter is rarely a statement; longer is a paragraph, not a point
 LEXICAL_WEIGHT = 0.0  # the question's words in the candidate, against cosine (0-1 each): measured, no gain
 HEADING_WEIGHT = 0.1  # the question's words in the section heading
-PAIR_MARGIN = 0.05  # subtracted from two-sentence candidates: a pair must add more than an unrelated neighbour
+PAIR_MARGIN = 0.0  # subtracted from a best sentence extended by its next one
 _FENCE = re.compile(r"```.*?```", re.DOTALL)
 _LIST_MARK = re.compile(r"^\s*(?:[-*+]|\d+[.)])\s+")
 
@@ -77,14 +77,19 @@ def candidate_sentences(hits: Sequence[RetrievedChunk]) -> list[tuple[int, str]]
 
 
 def _windows(hits: Sequence[RetrievedChunk]) -> list[_Window]:
-    """Each candidate sentence, and each two adjacent candidates of one chunk that fit MAX_WORDS."""
-    cands = candidate_sentences(hits)
+    """Each candidate sentence, in order (a sentence's neighbour in the same chunk follows it)."""
     heads = {i: h.chunk.section for i, h in enumerate(hits, start=1)}
-    out = [_Window(i, t, heads[i], 1) for i, t in cands]
-    for (i, a), (j, b) in zip(cands, cands[1:]):
-        if i == j and len(a.split()) + len(b.split()) <= MAX_WORDS:
-            out.append(_Window(i, f"{a} {b}", heads[i], 2))
-    return out
+    return [_Window(i, t, heads[i], 1) for i, t in candidate_sentences(hits)]
+
+
+def _extended(windows: list[_Window], k: int) -> _Window | None:
+    """Window k with the next sentence of the same chunk, when the two fit MAX_WORDS."""
+    if k + 1 >= len(windows) or windows[k + 1].source_index != windows[k].source_index:
+        return None
+    a, b = windows[k], windows[k + 1]
+    if len(a.text.split()) + len(b.text.split()) > MAX_WORDS:
+        return None
+    return _Window(a.source_index, f"{a.text} {b.text}", a.heading, 2)
 
 
 def _local_idf(texts: Sequence[str]) -> Callable[[str], float]:
@@ -108,13 +113,25 @@ def find_key_point(question: str, hits: Sequence[RetrievedChunk], embedder: Embe
     windows = _windows(hits)
     if not windows:
         return None
-    idf = idf or _local_idf([w.text for w in windows if w.sentences == 1])
+    idf = idf or _local_idf([w.text for w in windows])
     known = frozenset(t for w in windows for t in tokenize(w.text + " " + w.heading))
     words = content_words(question, known)
-    vecs = embedder.embed([question] + [w.text for w in windows])
-    sims = np.einsum("nd,d->n", vecs[1:], vecs[0])  # einsum stays on this thread (no BLAS pool)
-    scores = [float(sims[k]) + LEXICAL_WEIGHT * _share(words, w.text, idf)
-              + HEADING_WEIGHT * _share(words, w.heading, idf) - (PAIR_MARGIN if w.sentences == 2 else 0.0)
-              for k, w in enumerate(windows)]
+
+    def scored(ws: Sequence[_Window]) -> list[float]:
+        vecs = embedder.embed([question] + [w.text for w in ws])
+        sims = np.einsum("nd,d->n", vecs[1:], vecs[0])  # einsum stays on this thread (no BLAS pool)
+        return [float(sims[k]) + LEXICAL_WEIGHT * _share(words, w.text, idf)
+                + HEADING_WEIGHT * _share(words, w.heading, idf) - (PAIR_MARGIN if w.sentences == 2 else 0.0)
+                for k, w in enumerate(ws)]
+
+    scores = scored(windows)
     best = int(np.argmax(scores))
-    return KeyPoint(windows[best].source_index, windows[best].text, scores[best])
+    chosen, score = windows[best], scores[best]
+    # A point may run on into its next sentence (a definition, then what it means): keep the pair when
+    # it scores at least as well as the sentence alone.
+    pair = _extended(windows, best)
+    if pair is not None:
+        pair_score = scored([pair])[0]
+        if pair_score >= score:
+            chosen, score = pair, pair_score
+    return KeyPoint(chosen.source_index, chosen.text, score)

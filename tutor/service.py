@@ -20,6 +20,7 @@ from tutor.config import AppConfig
 from tutor.errors import InputError, TutorError
 from tutor.keypoint import KeyPoint, find_key_point
 from tutor.citations import Citations
+from tutor.retrieval.coverage import decide
 from tutor.metrics import Feedback, Interaction, KnowledgeGap, MetricsStore, RetrievalEvent
 from tutor.retrieval import Ingestor, Retriever, ensure_index, load_document
 from tutor.types import (
@@ -184,6 +185,15 @@ class Tutor:
         ))
         return result
 
+    def covers(self, retrieval: RetrievalResult) -> bool:
+        """Does the course answer this question (not just hold related material)? The dense floor, then the
+        question's distinctive words in the retrieved text (tutor/retrieval/coverage.py)."""
+        r = self.cfg.retrieval
+        if not retrieval.covered:
+            return False
+        s = retrieval.coverage
+        return s is None or decide(s, r.relevance_floor, r.min_term_support, r.strong_similarity)
+
     def ask(
         self,
         question: str,
@@ -220,7 +230,7 @@ class Tutor:
         question, notice = prompting.truncate(question, self.cfg.server.max_message_chars)
         subject = subject or None
         retrieval = self.retrieve(question, subject, user)
-        grounded = retrieval.covered and bool(retrieval.hits)
+        grounded = self.covers(retrieval) and bool(retrieval.hits)
         hits = retrieval.hits if grounded else ()
         if not grounded:
             self.metrics.record_gap(KnowledgeGap(

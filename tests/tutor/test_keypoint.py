@@ -38,16 +38,6 @@ def test_fragments_and_flattened_lists_are_not_quoted():
     assert got == ["Gradient descent moves the weights against the gradient of the loss."]
 
 
-def test_a_definition_running_over_two_sentences_is_quoted_whole():
-    # knowledge_base/calculus/derivatives.md, "The definition of the derivative"
-    text = ("The derivative of a function f at a point x is the limit of the slope of secant lines as the two "
-            "points merge. Geometrically, the derivative is the slope of the tangent line to the graph at x. "
-            "Binary search halves a sorted array at every step until it finds the target.")
-    kp = find_key_point("what is the formal definition of the derivative and the slope of the tangent line",
-                        [hit(1, text)], HashEmbedder())
-    assert "secant lines" in kp.text and "tangent line" in kp.text and "Binary" not in kp.text
-
-
 def test_section_heading_breaks_a_tie_towards_the_section_about_the_question():
     same = "This value is computed from the inputs in a single pass over the data."
     a = dataclasses.replace(hit(1, same).chunk, section="Sorting")

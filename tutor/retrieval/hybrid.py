@@ -3,10 +3,10 @@
 `Retriever.search` embeds the query once, takes the top `candidates` of each ranker, fuses them
 with RRF (score = sum over rankers of 1 / (rrf_k + rank), Cormack et al. 2009) and returns the top k
 as RetrievedChunk with the fused score, the cosine similarity of every returned chunk (also the
-BM25-only ones, from the query and chunk embeddings) and its BM25 score. `covered` is the coverage
-decision (tutor/retrieval/coverage.py: dense floor, the question's distinctive words in the retrieved
-text, ranker agreement): when False the tutor says the course does not cover the question instead of
-citing weak hits.
+BM25-only ones, from the query and chunk embeddings) and its BM25 score. `covered` says whether the
+best dense similarity reaches `relevance_floor` (related material exists: what quiz, study-plan and
+interview reading need); `coverage` carries the signals the tutor's stricter "does the course answer
+this question" decision uses (tutor/retrieval/coverage.py decide, applied in Tutor._plan).
 
 Dense candidates come from the one dense index (tutor/retrieval/dense.py: exact, in memory; why
 not Chroma's query is written there, with the numbers). The BM25 index and the dense index live in
@@ -24,7 +24,7 @@ from tutor.config import RetrievalConfig
 from tutor.errors import InputError
 from tutor.retrieval.bm25 import BM25Index
 from tutor.retrieval.chunking import context_text
-from tutor.retrieval.coverage import coverage_signals, decide
+from tutor.retrieval.coverage import coverage_signals
 from tutor.retrieval.dense import DenseIndex
 from tutor.retrieval.embeddings import Embedder
 from tutor.retrieval.store import ChromaStore
@@ -180,8 +180,7 @@ class Retriever:
             query, best, [context_text(h.chunk.title, h.chunk.section, h.chunk.text) for h in hits], snap.bm25,
             snap.index_of.get(dense[0][0].id) if dense else None, [h.index for h in lexical[:AGREE_TOP]],
         )
-        c = self.cfg
-        covered = bool(dense) and decide(signals, c.relevance_floor, c.min_term_support, c.strong_similarity)
+        covered = bool(dense) and best >= self.cfg.relevance_floor
         return RetrievalResult(
             query=query, hits=hits, covered=covered, best_similarity=float(best),
             latency_s=time.perf_counter() - t0, subject=subject, coverage=signals,

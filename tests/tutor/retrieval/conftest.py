@@ -115,10 +115,7 @@ class CountingEmbedder(HashEmbedder):
 
 @pytest.fixture
 def rcfg() -> RetrievalConfig:
-    # min_term_support=0: the dense floor alone decides coverage here (these tests are about ranking and the
-    # floor); the word check of tutor/retrieval/coverage.py has its own tests in test_coverage.py.
-    return RetrievalConfig(chunk_words=40, chunk_overlap_words=8, top_k=3, candidates=10, relevance_floor=0.2,
-                           min_term_support=0.0)
+    return RetrievalConfig(chunk_words=40, chunk_overlap_words=8, top_k=3, candidates=10, relevance_floor=0.2)
 
 
 @pytest.fixture
