@@ -5,15 +5,16 @@ passage. Quoting the retrieved sentence that answers the question gives the lear
 cited statement from the course in every grounded answer, whatever the model then writes.
 Extractive, so it can only be as wrong as the course material.
 
-A candidate is one sentence or two adjacent ones of the same chunk (a definition often runs over
-two: "X is the limit of ... : <formula>. It equals the slope of the tangent line."), scored by the
-embedder's cosine plus the IDF-weighted share of the question's topic words in its section heading
-(the section is about the question), and optionally in the candidate itself. Measured with
-bench/tutor_eval.py key_point_fact_share_all (the share of the key facts the quote alone carries,
-no model needed), weights chosen on the even-numbered dev questions, odd ones held out:
-single sentences by cosine (before) 0.494 all / 0.476 odd; with two-sentence windows and the heading
-0.591 all / 0.603 odd. Words in the sentence itself (LEXICAL_WEIGHT 0.1-1.0) did not help on the
-even questions (0.47-0.52), so its weight is 0; the term stays for other knowledge bases to try.
+A candidate sentence is scored by the embedder's cosine plus the IDF-weighted share of the question's
+topic words in its section heading (the section is about the question), and optionally in the sentence
+itself; the best one is then extended by the next sentence of its chunk when the pair scores at least
+as well (a definition often runs on: "... the limit of the slope of secant lines. Geometrically, it is
+the slope of the tangent line."). Measured with bench/tutor_eval.py key_point_fact_share_all (the share
+of the key facts the quote alone carries, no model needed), weights chosen on the even-numbered dev
+questions, odd ones held out: the best single sentence by cosine (before) 0.494 all / 0.476 odd; now
+0.516 all / 0.492 odd. Words in the sentence itself (LEXICAL_WEIGHT 0.1-1.0) did not help on the even
+questions, so that weight is 0. (Any adjacent pair as a candidate measured 0.58, but then the quote can
+start on a neighbour before the answering sentence.)
 """
 from __future__ import annotations
 
