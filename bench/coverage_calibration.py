@@ -3,9 +3,10 @@
     .venv/bin/python -m bench.coverage_calibration [--data-dir DIR] [--out bench/results/coverage_calibration.json]
 
 Builds the index with the configured embedder (a temp dir, or --data-dir to reuse one), searches every
-question of bench/data/tutor_eval (KB and off-KB), and grid-searches the three thresholds
-(retrieval.relevance_floor, min_term_support, strong_similarity) on the EVEN-numbered items of each
-file only: the most off-KB questions said "not covered" with at most MAX_REFUSED of KB questions
+question of bench/data/tutor_eval (KB and off-KB), and grid-searches the word thresholds
+(retrieval.min_term_support, strong_similarity) at the configured dense floor (retrieval.relevance_floor:
+quiz, study plan and interview reading use it too, so it is not refitted here) on the EVEN-numbered items
+of each file only: the most off-KB questions said "not covered" with at most MAX_REFUSED of KB questions
 refused. It reports the chosen thresholds on the ODD items (held out), on all items, and on the
 independent question lists of bench/retrieval_calibration.py, plus the current config's numbers.
 Targets (issue 16): >= 90% of uncovered questions said not covered, <= 5% of covered ones refused.
@@ -27,7 +28,6 @@ from tutor.retrieval.coverage import decide
 from tutor.types import CoverageSignals
 
 MAX_REFUSED = 0.05
-FLOORS = (0.25, 0.30, 0.33, 0.37, 0.40)
 SUPPORTS = tuple(round(0.05 * i, 2) for i in range(0, 19))
 STRONGS = (0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 1.01)  # 1.01: never lenient by similarity
 
@@ -51,18 +51,18 @@ def rates(items: list[Item], t: tuple[float, float, float]) -> dict:
             "refused_ids": [i.id for i in refused], "missed_off_ids": [i.id for i in off if i not in said_not]}
 
 
-def fit(items: list[Item]) -> tuple[float, float, float]:
-    """Most off-KB caught with refusals <= MAX_REFUSED; ties: fewer refusals, the loosest word bar, then the
-    highest dense floor (tutor/features/quiz.py also filters chunks by it; it is not loosened without cause)."""
+def fit(items: list[Item], floor: float) -> tuple[float, float, float]:
+    """Most off-KB caught with refusals <= MAX_REFUSED; ties: fewer refusals, then the loosest word bar."""
     best, best_key = None, None
-    for t in itertools.product(FLOORS, SUPPORTS, STRONGS):
+    for t in itertools.product((floor,), SUPPORTS, STRONGS):
         r = rates(items, t)
         if r["kb_refused"] > MAX_REFUSED:
             continue
         key = (r["off_said_not_covered"], -r["kb_refused"], -t[1], t[0], t[2])
         if best_key is None or key > best_key:
             best, best_key = t, key
-    assert best is not None  # floor 0.25 with support 0 refuses nothing
+    if best is None:
+        raise SystemExit(f"no word thresholds keep refusals <= {MAX_REFUSED} at relevance_floor {floor}")
     return best
 
 
@@ -102,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
         store.close()
     even = [i for i in items if int(i.id.rsplit("#", 1)[1]) % 2 == 0]
     odd = [i for i in items if int(i.id.rsplit("#", 1)[1]) % 2 == 1]
-    chosen = fit(even)
+    chosen = fit(even, cfg.retrieval.relevance_floor)
     c = cfg.retrieval
     current = (c.relevance_floor, c.min_term_support, c.strong_similarity)
     old_rule = (c.relevance_floor, 0.0, 1.01)  # the dense floor alone
