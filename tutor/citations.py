@@ -182,7 +182,10 @@ def repoint_citations(answer: str, hits: Sequence[RetrievedChunk]) -> tuple[str,
 CLAIM_MIN_TERMS = 4  # a claim with fewer content words is too short to judge: its marker stays
 SUPPORT_MIN = 0.5  # share of a claim's content words its cited excerpt must hold (bench CITATION_OVERLAP)
 UNSUPPORTED_MAX = 0.34  # a sentence sharing less than this with all excerpts together is the model's own
-UNSUPPORTED_MARK = " _(not in the course notes: check it)_"
+# A dagger after each unsupported sentence and one note at the end: a repeated inline phrase would read as
+# (and measure as) a repetitive answer.
+UNSUPPORTED_MARK = " †"
+UNSUPPORTED_NOTE = "\n\n† _Not in the course notes: check these sentences elsewhere._"
 _SENTENCE = re.compile(r"[^.!?\n]+(?:[.!?]+(?:\s*(?<![\w)])\[\d{1,3}\])*|\n|$)")
 
 
@@ -228,13 +231,14 @@ def mark_unsupported(answer: str, hits: Sequence[RetrievedChunk]) -> str:
     notes: set[str] = set()
     for h in hits:
         notes |= _folded(h.chunk.text)
-    out = []
+    out, marked = [], False
     for m in _SENTENCE.finditer(answer):
         sent = m.group(0)
         claim = _folded(_CITE.sub(" ", sent))
         if len(claim) >= CLAIM_MIN_TERMS and _held_share(claim, notes) < UNSUPPORTED_MAX and sent.strip():
             body = sent.rstrip()
             sent = body + UNSUPPORTED_MARK + sent[len(body):]
+            marked = True
         out.append(sent)
-    return "".join(out)
+    return "".join(out) + (UNSUPPORTED_NOTE if marked else "")
 

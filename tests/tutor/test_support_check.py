@@ -3,7 +3,7 @@ where its excerpt holds the claim, and a sentence the excerpts do not support is
 import pytest
 
 from tests.tutor.test_prompting import hit
-from tutor.citations import UNSUPPORTED_MARK, Citations, drop_unsupported_markers, mark_unsupported
+from tutor.citations import UNSUPPORTED_MARK, UNSUPPORTED_NOTE, Citations, drop_unsupported_markers, mark_unsupported
 
 # knowledge_base/calculus/derivatives.md and knowledge_base/python/python-data-structures-and-comprehensions.md
 DERIV = ("A derivative measures how fast a function's output changes when its input changes by a tiny amount. "
@@ -47,7 +47,8 @@ def test_unsupported_sentences_are_marked(answer, marked):
     for start in marked:
         i = out.index(start)
         assert UNSUPPORTED_MARK in out[i:]
-    assert out.replace(UNSUPPORTED_MARK, "") == answer  # marking never changes the model's words
+    assert out.replace(UNSUPPORTED_NOTE, "").replace(UNSUPPORTED_MARK, "") == answer  # the model's words stay
+    assert out.endswith(UNSUPPORTED_NOTE) == bool(marked)  # one note at the end, not one per sentence
 
 
 def test_finalize_applies_both_checks():
@@ -58,4 +59,4 @@ def test_finalize_applies_both_checks():
     fixed, extra = c.finalize(body)
     assert extra == ""
     assert "secant lines [1]." in fixed and "[2]" not in fixed
-    assert "ethylene gas." + UNSUPPORTED_MARK in fixed
+    assert "ethylene gas." + UNSUPPORTED_MARK in fixed and fixed.endswith(UNSUPPORTED_NOTE)
