@@ -116,17 +116,25 @@ def hit_token_limit(answer) -> bool:
 # ---------------------------------------------------------------- the parts
 
 
+def key_point_facts(tutor, question: str, hits, facts) -> float:
+    """Share of the key facts in the quoted key point alone (extractive: no model needed)."""
+    text = tutor.key_point(question, hits)
+    return M.fact_coverage(text.text if text else "", facts).share
+
+
 def eval_retrieval(tutor, es: EvalSet) -> dict:
-    docs, sections, covered, off_covered = [], [], [], []
+    docs, sections, covered, off_covered, kp_share = [], [], [], [], []
     for q in es.kb:
         r = tutor.retriever.search(q.question, k=K)
         d, s = M.recall_at_k([(h.chunk.doc_id, h.chunk.section) for h in r.hits], q.doc, q.section, K)
-        docs.append(d), sections.append(s), covered.append(r.covered)
+        docs.append(d), sections.append(s), covered.append(tutor.covers(r))
+        kp_share.append(key_point_facts(tutor, q.question, r.hits, q.key_facts))
     for q in es.off_kb:
-        off_covered.append(tutor.retriever.search(q.question, k=K).covered)
+        off_covered.append(tutor.covers(tutor.retriever.search(q.question, k=K)))
     return {"n_kb_all": len(es.kb), "recall_doc_at_3": M.share(docs), "recall_section_at_3": M.share(sections),
             "retrieval_covered_kb_all": M.share(covered),
-            "retrieval_not_covered_off_kb_all": M.share([not c for c in off_covered])}
+            "retrieval_not_covered_off_kb_all": M.share([not c for c in off_covered]),
+            "key_point_fact_share_all": round(sum(kp_share) / len(kp_share), 4) if kp_share else None}
 
 
 def eval_answers(env: Env, es: EvalSet, limits: dict, bar) -> tuple[dict, list[Asked]]:

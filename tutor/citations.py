@@ -2,8 +2,9 @@
 the final answer cites the excerpt that holds each claim.
 
 ``Citations`` follows one answer: ``feed``/``flush`` filter the stream (an invalid marker never
-reaches the learner, even mid-stream), ``finalize`` re-points misplaced markers or attributes an
-unmarked grounded answer to the excerpt it overlaps most, ``numbers`` lists what the text cites.
+reaches the learner, even mid-stream), ``finalize`` re-points misplaced markers, drops a marker whose
+excerpt does not hold its claim, marks a sentence the excerpts do not support, or attributes an
+unmarked grounded answer to the excerpt it overlaps most; ``numbers`` lists what the text cites.
 The functions below it are the rules themselves, kept public for their table-driven tests.
 """
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import re
 from typing import Sequence
 
+from tutor.retrieval.bm25 import tokenize
 from tutor.types import RetrievedChunk
 
 
@@ -42,9 +44,10 @@ class Citations:
             return body, ""
         if self.cited:
             fixed, _moved = repoint_citations(body, self.hits)
-            return fixed, ""
+            fixed, _dropped = drop_unsupported_markers(fixed, self.hits)
+            return mark_unsupported(fixed, self.hits), ""
         best = best_supporting_sources(body, self.hits, limit=1)
-        return body, "".join(f" [{i}]" for i in best)
+        return mark_unsupported(body, self.hits), "".join(f" [{i}]" for i in best)
 
     def numbers(self, text: str) -> tuple[int, ...]:
         return citations_in(text, len(self.hits))
@@ -175,4 +178,67 @@ def repoint_citations(answer: str, hits: Sequence[RetrievedChunk]) -> tuple[str,
     out.append(answer[last:])
     return "".join(out), changed
 
+
+CLAIM_MIN_TERMS = 4  # a claim with fewer content words is too short to judge: its marker stays
+SUPPORT_MIN = 0.5  # share of a claim's content words its cited excerpt must hold (bench CITATION_OVERLAP)
+UNSUPPORTED_MAX = 0.34  # a sentence sharing less than this with all excerpts together is the model's own
+# A dagger after each unsupported sentence and one note at the end: a repeated inline phrase would read as
+# (and measure as) a repetitive answer.
+UNSUPPORTED_MARK = " †"
+UNSUPPORTED_NOTE = "\n\n† _Not in the course notes: check these sentences elsewhere._"
+_SENTENCE = re.compile(r"[^.!?\n]+(?:[.!?]+(?:\s*(?<![\w)])\[\d{1,3}\])*|\n|$)")
+
+
+def _folded(text: str) -> set[str]:
+    """Content words with plurals folded and the larger stopword list (retrieval's tokenizer), so
+    "functions" in a claim is held by "function" in the excerpt."""
+    return set(tokenize(text))
+
+
+def _held_share(claim: set[str], note: set[str]) -> float:
+    return len(claim & note) / len(claim) if claim else 1.0
+
+
+def drop_unsupported_markers(answer: str, hits: Sequence[RetrievedChunk]) -> tuple[str, int]:
+    """Remove each marker whose excerpt does not hold the claim it closes (the words since the previous
+    marker): a marker tells the learner "this is in source n", so it must be true. Returns the answer
+    and how many markers were dropped."""
+    notes = [_folded(h.chunk.text) for h in hits]
+    out, last, dropped = [], 0, 0
+    for m in _CITE_GROUP.finditer(answer):
+        claim = _folded(answer[last:m.start()])
+        out.append(answer[last:m.start()])
+        kept = []
+        for x in re.findall(r"\[(\d{1,3})\]", m.group(0)):
+            i = int(x)
+            ok = 1 <= i <= len(notes) and (len(claim) < CLAIM_MIN_TERMS or _held_share(claim, notes[i - 1]) >= SUPPORT_MIN)
+            if ok and i not in kept:
+                kept.append(i)
+            dropped += not ok
+        if kept:
+            lead = m.group(0)[: len(m.group(0)) - len(m.group(0).lstrip())]
+            out.append(lead + "".join(f"[{i}]" for i in kept))
+        last = m.end()
+    out.append(answer[last:])
+    return "".join(out), dropped
+
+
+def mark_unsupported(answer: str, hits: Sequence[RetrievedChunk]) -> str:
+    """Mark each sentence whose content words the excerpts do not support (the model's own addition,
+    possibly invented), so the learner knows which part to check; code blocks are left alone."""
+    if not hits or "```" in answer:
+        return answer
+    notes: set[str] = set()
+    for h in hits:
+        notes |= _folded(h.chunk.text)
+    out, marked = [], False
+    for m in _SENTENCE.finditer(answer):
+        sent = m.group(0)
+        claim = _folded(_CITE.sub(" ", sent))
+        if len(claim) >= CLAIM_MIN_TERMS and _held_share(claim, notes) < UNSUPPORTED_MAX and sent.strip():
+            body = sent.rstrip()
+            sent = body + UNSUPPORTED_MARK + sent[len(body):]
+            marked = True
+        out.append(sent)
+    return "".join(out) + (UNSUPPORTED_NOTE if marked else "")
 

@@ -153,7 +153,16 @@ class RetrievalConfig(_Section):
     relevance_floor: float = Field(
         0.37, ge=-1.0, le=1.0, description="best dense cosine similarity below which the KB is taken not to cover "
         "a question; 0.37 sits in the measured gap between off-topic (max 0.31) and on-topic (min 0.44) questions "
-        "(bench/retrieval_calibration.py)")
+        "(bench/retrieval_calibration.py). The first coverage check of a chat question (tutor/retrieval/coverage.py); "
+        "quiz, study plan and interview reading use it alone")
+    min_term_support: float = Field(
+        0.65, ge=0.0, le=1.0, description="IDF-weighted share of a question's words the retrieved chunks must "
+        "contain for it to count as covered (halved for a close dense match or when dense and BM25 agree); fit by "
+        "bench/coverage_calibration.py on even dev items (held out: 0% of off-KB questions missed, 4.8% of KB "
+        "questions refused); 0 turns the check off")
+    strong_similarity: float = Field(
+        0.6, ge=-1.0, le=1.0, description="dense cosine at or above which a question counts as a close paraphrase "
+        "of the course text (the word check is halved); fit by bench/coverage_calibration.py")
     collection: str = Field("smartlearn_kb", min_length=3, max_length=512,
                             description="Chroma collection name (3-512 chars)")
 

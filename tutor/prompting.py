@@ -43,6 +43,27 @@ NOT_COVERED_NOTICE = (
     "not from the course documents — check it against another source.\n\n"
 )
 
+# Shown after an answer the repetition guard cut (tutor/backends/repetition.py): the learner should know
+# the answer stopped on purpose, not that the app broke.
+REPETITION_NOTE = "\n\n*(The answer was stopped here because it had started repeating itself.)*"
+
+SUGGESTIONS = 3  # closest course sections offered under the not-covered notice
+
+
+def not_covered_notice(hits: Sequence[RetrievedChunk]) -> str:
+    """The plain notice, then the nearest course sections (distinct), so the learner has somewhere to go."""
+    seen: list[str] = []
+    for h in hits:
+        c = h.chunk
+        topic = f"{c.title} — {c.section}" if c.section and c.section != c.title else c.title
+        if topic and topic not in seen:
+            seen.append(topic)
+    if not seen:
+        return NOT_COVERED_NOTICE
+    listed = "; ".join(f"*{t}*" for t in seen[:SUGGESTIONS])
+    return NOT_COVERED_NOTICE + f"The closest topics the course does cover: {listed}.\n\n"
+
+
 # General help outside the course material is kept brief: the small default model invents more the
 # longer it writes, and the learner was already told it is not from the course.
 UNGROUNDED_MAX_TOKENS = 160
@@ -147,6 +168,20 @@ def trim_history(history: Sequence[Message], budget: int, count_tokens: Callable
     while kept and kept[0].role == "assistant":
         kept.pop(0)
     return kept
+
+
+_URL_ONLY = re.compile(r"^\s*<?(?:https?://|www\.)\S+>?\s*$", re.IGNORECASE)
+
+
+def unusable_question(text: str) -> str | None:
+    """A sentence telling the learner why this message cannot be answered as a question, or None.
+    Punctuation alone or a bare link gives retrieval nothing to search for, and the small model loops on it."""
+    if not any(ch.isalnum() for ch in text):
+        return "Please ask your question in words: a message of only symbols or punctuation gives me nothing to look up."
+    if _URL_ONLY.match(text):
+        return ("I can't open links. Paste the part of the page you want explained, or ask your question "
+                "about it in your own words.")
+    return None
 
 
 def truncate(text: str, limit: int) -> tuple[str, str | None]:

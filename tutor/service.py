@@ -18,8 +18,9 @@ from tutor import prompting
 from tutor.backends.base import LLMBackend
 from tutor.config import AppConfig
 from tutor.errors import InputError, TutorError
-from tutor.keypoint import find_key_point
+from tutor.keypoint import KeyPoint, find_key_point
 from tutor.citations import Citations
+from tutor.retrieval.coverage import decide
 from tutor.metrics import Feedback, Interaction, KnowledgeGap, MetricsStore, RetrievalEvent
 from tutor.retrieval import Ingestor, Retriever, ensure_index, load_document
 from tutor.types import (
@@ -184,6 +185,15 @@ class Tutor:
         ))
         return result
 
+    def covers(self, retrieval: RetrievalResult) -> bool:
+        """Does the course answer this question (not just hold related material)? The dense floor, then the
+        question's distinctive words in the retrieved text (tutor/retrieval/coverage.py)."""
+        r = self.cfg.retrieval
+        if not retrieval.covered:
+            return False
+        s = retrieval.coverage
+        return s is None or decide(s, r.relevance_floor, r.min_term_support, r.strong_similarity)
+
     def ask(
         self,
         question: str,
@@ -214,10 +224,13 @@ class Tutor:
             # An empty index would make every question look "not covered"; say what is going on.
             raise TutorError("The course documents are still being indexed (the first start takes about a "
                              "minute). Please ask again in a moment.")
+        problem = prompting.unusable_question(question)
+        if problem:
+            raise InputError(problem)
         question, notice = prompting.truncate(question, self.cfg.server.max_message_chars)
         subject = subject or None
         retrieval = self.retrieve(question, subject, user)
-        grounded = retrieval.covered and bool(retrieval.hits)
+        grounded = self.covers(retrieval) and bool(retrieval.hits)
         hits = retrieval.hits if grounded else ()
         if not grounded:
             self.metrics.record_gap(KnowledgeGap(
@@ -234,7 +247,7 @@ class Tutor:
             adapter = self.chat_adapter()
         request = GenerationRequest(messages=messages, params=self._generation_params(grounded, hint_turn),
                                     adapter=adapter, meta=CallMeta(operation, user))
-        prefix = "" if grounded else prompting.NOT_COVERED_NOTICE
+        prefix = "" if grounded else prompting.not_covered_notice(retrieval.hits)
         if grounded and self.cfg.generation.key_point and not hint_turn:  # a hint must not give the answer
             prefix = self._key_point_markdown(question, hits)
         return _AnswerPlan(question, notice, subject, user, operation, retrieval, grounded, tuple(hits),
@@ -268,11 +281,15 @@ class Tutor:
             body, marker = draft.cite.finalize(body)
         if marker:
             yield Delta(marker)  # an unmarked grounded answer: attribute it so the learner can check
+        completion = draft.completion
+        cut = prompting.REPETITION_NOTE if completion is not None and completion.finish_reason == "repetition" else ""
+        if cut:
+            logger.warning("answer cut by the repetition guard after %d tokens", completion.usage.completion_tokens)
+            yield Delta(cut)
         question_turn = prompting.guiding_question(plan.hits) if plan.hint_turn else ""
         if question_turn:
             yield Delta(question_turn)
-        text = draft.prefix + body + marker + question_turn
-        completion = draft.completion
+        text = draft.prefix + body + marker + cut + question_turn
         self.metrics.record_interaction(Interaction(user=plan.user, action=plan.operation, at=draft.started,
                                                     subject=plan.subject))
         yield Answer(
@@ -285,7 +302,7 @@ class Tutor:
         g = self.cfg.generation
         params = GenerationParams(
             max_new_tokens=g.max_new_tokens, temperature=g.temperature, top_p=g.top_p,
-            seed=g.seed, repetition_penalty=g.repetition_penalty,
+            seed=g.seed, repetition_penalty=g.repetition_penalty, stop_on_repetition=True,
         )
         if not grounded:
             return dataclasses.replace(params, max_new_tokens=min(g.max_new_tokens, prompting.UNGROUNDED_MAX_TOKENS))
@@ -296,13 +313,16 @@ class Tutor:
             )
         return params
 
-    def _key_point_markdown(self, question: str, hits) -> str:
-        """The quoted key point, or "" when there is none; never fails the answer (it is an extra)."""
+    def key_point(self, question: str, hits: Sequence[RetrievedChunk]) -> KeyPoint | None:
+        """The course sentence(s) that answer the question best, or None; never fails the answer (it is an extra)."""
         try:
-            key = find_key_point(question, hits, self.retriever.embedder)
+            return find_key_point(question, hits, self.retriever.embedder, idf=self.retriever.idf)
         except Exception:  # noqa: BLE001 - the model's answer still comes without it
             logger.exception("key point extraction failed")
-            return ""
+            return None
+
+    def _key_point_markdown(self, question: str, hits) -> str:
+        key = self.key_point(question, hits)
         return key.markdown() if key else ""
 
     def feedback(self, call_id: int, value: int, *, user: str = "anonymous", comment: str | None = None) -> None:

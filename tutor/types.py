@@ -25,6 +25,9 @@ class GenerationParams:
     seed: int | None = None
     stop: tuple[str, ...] = ()
     repetition_penalty: float = 1.0
+    # Stop a looping answer at a clean sentence end (tutor/backends/repetition.py); the finish reason is
+    # then "repetition". Off by default: structured output (JSON, code) repeats on purpose.
+    stop_on_repetition: bool = False
 
 
 @dataclass(frozen=True)
@@ -55,7 +58,7 @@ class Usage:
     completion_tokens: int
 
 
-FinishReason = Literal["stop", "length", "error"]
+FinishReason = Literal["stop", "length", "error", "repetition"]  # repetition: cut by the guard
 
 
 @dataclass(frozen=True)
@@ -120,6 +123,16 @@ class RetrievedChunk:
 
 
 @dataclass(frozen=True)
+class CoverageSignals:
+    """What the coverage decision saw (tutor/retrieval/coverage.py), kept for calibration and the gap log."""
+
+    best_similarity: float  # best dense cosine over the candidates
+    term_support: float  # IDF-weighted share of the question's words present in the retrieved text, 0-1
+    missing_terms: tuple[str, ...]  # the question's words no retrieved chunk contains, most distinctive first
+    agreement: bool  # the best dense chunk is among the top BM25 chunks
+
+
+@dataclass(frozen=True)
 class RetrievalResult:
     query: str
     hits: tuple[RetrievedChunk, ...]
@@ -127,6 +140,7 @@ class RetrievalResult:
     best_similarity: float
     latency_s: float
     subject: str | None = None
+    coverage: CoverageSignals | None = None  # None for results not built by Retriever.search
 
 
 @dataclass(frozen=True)
@@ -186,6 +200,11 @@ class Answer:
     retrieval_latency_s: float
     call_id: int | None = None  # metrics record id, for thumbs up/down
     notice: str | None = None  # e.g. "Your message was truncated to 4,000 characters."
+
+    @property
+    def truncated(self) -> bool:
+        """The model's part was cut: by the repetition guard or the token limit."""
+        return self.completion is not None and self.completion.finish_reason in ("repetition", "length")
 
 
 TutorEvent = Union[Delta, Answer]

@@ -36,3 +36,11 @@ def test_fragments_and_flattened_lists_are_not_quoted():
             "Gradient descent moves the weights against the gradient of the loss.")
     got = [s for _, s in candidate_sentences([hit(1, text)])]
     assert got == ["Gradient descent moves the weights against the gradient of the loss."]
+
+
+def test_section_heading_breaks_a_tie_towards_the_section_about_the_question():
+    same = "This value is computed from the inputs in a single pass over the data."
+    a = dataclasses.replace(hit(1, same).chunk, section="Sorting")
+    b = dataclasses.replace(hit(2, same).chunk, section="Softmax function")
+    hits = [dataclasses.replace(hit(1, same), chunk=a), dataclasses.replace(hit(2, same), chunk=b)]
+    assert find_key_point("how is the softmax function computed", hits, HashEmbedder()).source_index == 2

@@ -26,7 +26,8 @@ def make_cfg(tmp_path, **retrieval):
     for rel, text in DOCS.items():
         (kb / rel).parent.mkdir(parents=True, exist_ok=True)
         (kb / rel).write_text(text)
-    r = RetrievalConfig().replace(**{"relevance_floor": 0.05, "top_k": 2, **retrieval})
+    # Hash vectors: a low dense floor, and the word check (tests/tutor/retrieval/test_coverage.py) off.
+    r = RetrievalConfig().replace(**{"relevance_floor": 0.05, "min_term_support": 0.0, "top_k": 2, **retrieval})
     return AppConfig(retrieval=r, paths=PathsConfig(knowledge_base_dir=kb, data_dir=tmp_path / "data"))
 
 

@@ -10,6 +10,7 @@ import time
 from collections import deque
 from typing import Iterator
 
+from tutor.backends.stopping import StopScanner
 from tutor.errors import GenerationError
 from tutor.types import BackendInfo, Completion, GenerationRequest, StreamItem, Usage
 
@@ -59,17 +60,27 @@ class FakeBackend:
                 raise GenerationError(f"FakeBackend: scripted reply does not match the request's schema: {why}")
         words = reply.split(" ")[: request.params.max_new_tokens]
         ttft = None
-        out = []
+        # Stop strings are not applied (scripted replies are what the test wants shown); the repetition
+        # guard is, as in every real backend, so the tutor's handling of a looping model can be tested.
+        scanner = StopScanner((), guard=request.params.stop_on_repetition)
+        n = 0
         for i, w in enumerate(words):
-            piece = w if i == 0 else " " + w
-            out.append(piece)
+            n += 1
             if ttft is None:
                 ttft = time.perf_counter() - t0
-            yield piece
+            out, stopped = scanner.feed(w if i == 0 else " " + w)
+            if out:
+                yield out
+            if stopped:
+                break
+        tail = scanner.flush()
+        if tail:
+            yield tail
         prompt_tokens = sum(self.count_tokens(m.content) for m in request.messages)
+        finish = "length" if len(words) < len(reply.split(" ")) else "stop"
         yield Completion(
-            text="".join(out), model="fake", adapter=request.adapter,
-            usage=Usage(prompt_tokens, len(words)), ttft_s=ttft or 0.0,
+            text=scanner.text, model="fake", adapter=request.adapter,
+            usage=Usage(prompt_tokens, n), ttft_s=ttft or 0.0,
             latency_s=time.perf_counter() - t0,
-            finish_reason="length" if len(words) < len(reply.split(" ")) else "stop",
+            finish_reason="repetition" if scanner.degenerate else finish,
         )

@@ -107,8 +107,11 @@ def relay(job: GenerationJob, worker: Any, scanner: StopScanner) -> Iterator[str
 
 def finish_reason(job: GenerationJob, scanner: StopScanner, eos_ids: tuple[int, ...],
                   max_new_tokens: int) -> str:
-    """"stop" (a stop string, an end-of-answer token, or the consumer stopped it) or "length"."""
+    """"stop" (a stop string, an end-of-answer token, or the consumer stopped it), "length", or
+    "repetition" (the scanner's repetition guard cut it)."""
     streamer = job.streamer
+    if scanner.degenerate:
+        return "repetition"
     if scanner.stopped or job.criteria.hit:
         return "stop"
     if streamer.last_token is not None and streamer.last_token in eos_ids:

@@ -322,7 +322,7 @@ class LlamaCppBackend:
                 chunks.put(_DONE)
 
         self._pool().submit(work)
-        scanner = StopScanner(request.params.stop)
+        scanner = StopScanner(request.params.stop, guard=request.params.stop_on_repetition)
         try:
             while (item := chunks.get()) is not _DONE:
                 for piece in self._pieces(item, st):
@@ -331,7 +331,7 @@ class LlamaCppBackend:
                         yield out
                     if stopped:
                         cancel.set()
-                        st.finish = "stop"
+                        st.finish = "repetition" if scanner.degenerate else "stop"
             tail = scanner.flush()
             if tail:
                 yield tail
@@ -368,7 +368,7 @@ class LlamaCppBackend:
 
     def _completion(self, request: GenerationRequest, text: str, st: _StreamState) -> Completion:
         t_end = time.perf_counter()
-        finish = "length" if st.finish == "length" else "stop"
+        finish = st.finish if st.finish in ("length", "repetition") else "stop"
         return Completion(
             text=text, model=self.cfg.base_model, adapter=request.adapter,
             usage=Usage(prompt_tokens=int(st.usage.get("prompt_tokens", 0)),

@@ -11,6 +11,7 @@ arguments and responses -> Completion are pure functions, tested without mlx ins
 """
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import logging
 import threading
@@ -209,7 +210,7 @@ class MLXBackend:
         kwargs: dict[str, Any] = {"max_tokens": spec["max_tokens"], "sampler": make_sampler(**spec["sampler"])}
         if spec["repetition_penalty"] is not None:
             kwargs["logits_processors"] = make_logits_processors(repetition_penalty=spec["repetition_penalty"])
-        scanner = StopScanner(request.params.stop)
+        scanner = StopScanner(request.params.stop, guard=request.params.stop_on_repetition)
         last = None
         t_first = None
         # mlx-lm generates in this thread: the lock is held while the consumer iterates and is
@@ -237,11 +238,12 @@ class MLXBackend:
         tail = scanner.flush()
         if tail:
             yield tail
-        yield completion_from_responses(
+        done = completion_from_responses(
             scanner.text, last, model=self.cfg.base_model, adapter=request.adapter, t_start=t0,
             t_first=t_first, t_end=time.perf_counter(), max_tokens=spec["max_tokens"],
             stopped_by_string=scanner.stopped,
         )
+        yield dataclasses.replace(done, finish_reason="repetition") if scanner.degenerate else done
 
 
 def prompt_token_ids(tokenizer: Any, messages: Sequence[Any]) -> list[int]:

@@ -319,14 +319,14 @@ class OpenAICompatBackend:
 
         st = _StreamState(t0=time.perf_counter())
         resp = self._open(body)
-        scanner = StopScanner(request.params.stop)
+        scanner = StopScanner(request.params.stop, guard=request.params.stop_on_repetition)
         try:
             for piece in self._pieces(resp, st):
                 out, stopped = scanner.feed(piece)
                 if out:
                     yield out
                 if stopped:
-                    st.finish = "stop"
+                    st.finish = "repetition" if scanner.degenerate else "stop"
                     break
             tail = scanner.flush()
             if tail:
@@ -394,5 +394,5 @@ class OpenAICompatBackend:
             usage=Usage(prompt_tokens=int(st.usage.get("prompt_tokens", 0)),
                         completion_tokens=int(st.usage.get("completion_tokens", st.chunks))),
             ttft_s=(st.first_at if st.first_at is not None else t_end) - st.t0,
-            latency_s=t_end - st.t0, finish_reason="length" if st.finish == "length" else "stop",
+            latency_s=t_end - st.t0, finish_reason=st.finish if st.finish in ("length", "repetition") else "stop",
         )

@@ -3,8 +3,17 @@
 A stop string and everything after it is never shown. A stream arrives in pieces, so the end of
 the text seen so far may be the start of a stop string ("<|im" before "_end|>"): that tail is held
 back until the next piece decides it, and never yielded half-way.
+
+With `guard=True` the scanner also stops a degenerating answer (tutor/backends/repetition.py): the last
+HOLD_CHARS are held back (about one repeated 4-gram), so the cut lands before the repeat is shown, on a
+sentence end when one follows what was shown; `degenerate` names the reason and the backend reports
+finish_reason "repetition".
 """
 from __future__ import annotations
+
+from tutor.backends.repetition import clean_cut, find_degeneration
+
+HOLD_CHARS = 32  # about one word 4-gram: the stream still flows word by word, a few words behind
 
 
 def find_stop(text: str, stops: tuple[str, ...], start: int = 0) -> int:
@@ -36,11 +45,13 @@ class StopScanner:
     (('Hello ', False), ('', True), 'Hello ')
     """
 
-    def __init__(self, stops: tuple[str, ...] | list[str] = ()) -> None:
+    def __init__(self, stops: tuple[str, ...] | list[str] = (), guard: bool = False) -> None:
         self.stops = tuple(s for s in stops if s)
+        self.guard = guard
         self._buf = ""
         self._emitted = 0
         self.stopped = False
+        self.degenerate: str | None = None  # the repetition guard's reason, when it stopped the stream
 
     @property
     def text(self) -> str:
@@ -51,21 +62,35 @@ class StopScanner:
         if self.stopped:
             return "", True
         self._buf += piece
-        if not self.stops:
-            out, self._emitted = self._buf[self._emitted:], len(self._buf)
-            return out, False
+        hit = find_stop(self._buf, self.stops, self._emitted) if self.stops else -1
         # Text before _emitted was checked already and cannot start a stop string that runs on
         # (the held-back tail is the longest such start), so searching from _emitted is enough.
-        hit = find_stop(self._buf, self.stops, self._emitted)
+        if self.guard and self._degenerated(hit):
+            return self._stop_at(len(self._buf))
         if hit != -1:
-            out = self._buf[self._emitted:hit]
-            self._buf = self._buf[:hit]
-            self._emitted = hit
-            self.stopped = True
-            return out, True
-        safe_end = len(self._buf) - partial_stop_len(self._buf[self._emitted:], self.stops)
-        out, self._emitted = self._buf[self._emitted:safe_end], safe_end
+            return self._stop_at(hit)
+        safe = len(self._buf) - partial_stop_len(self._buf[self._emitted:], self.stops)
+        if self.guard:
+            safe = min(safe, max(self._emitted, len(self._buf) - HOLD_CHARS))
+        out, self._emitted = self._buf[self._emitted:safe], max(self._emitted, safe)
         return out, False
+
+    def _degenerated(self, hit: int) -> bool:
+        """Cut the buffer where the answer starts to degenerate (before any stop string)."""
+        text = self._buf if hit == -1 else self._buf[:hit]
+        d = find_degeneration(text)
+        if d is None:
+            return False
+        self._buf = text[:clean_cut(text, d.cut, self._emitted)]
+        self.degenerate = d.reason
+        return True
+
+    def _stop_at(self, end: int) -> tuple[str, bool]:
+        out = self._buf[self._emitted:end]
+        self._buf = self._buf[:end]
+        self._emitted = end
+        self.stopped = True
+        return out, True
 
     def flush(self) -> str:
         """At the end of the stream: the held-back tail turned out not to be a stop string."""

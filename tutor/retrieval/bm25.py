@@ -67,6 +67,12 @@ class BM25Index:
         self._vocab: set[str] = set()
         self._bm25 = None
         corpus_tokens = [tokenize(t) for t in texts]
+        # Document frequencies for idf(): the coverage decision weighs a question's words by them.
+        self._df: dict[str, int] = {}
+        for toks in corpus_tokens:
+            for t in set(toks):
+                self._df[t] = self._df.get(t, 0) + 1
+        self._terms = frozenset(self._df)
         if any(corpus_tokens):
             self._bm25 = bm25s.BM25(k1=k1, b=b)
             # A document with no tokens still needs a row: bm25s keeps a placeholder token for it.
@@ -74,6 +80,16 @@ class BM25Index:
             self._vocab = set(self._bm25.vocab_dict)
         for s in set(self._subjects.tolist()):
             self._masks[s] = (self._subjects == s).astype(np.float32)
+
+    @property
+    def terms(self) -> frozenset[str]:
+        """Every word (as tokenize() returns it) that some indexed text contains."""
+        return self._terms
+
+    def idf(self, token: str) -> float:
+        """Smoothed inverse document frequency of a tokenize()d word; a word no chunk contains gets the
+        largest value (it is the most distinctive word a question can have)."""
+        return float(np.log1p((self.size + 1) / (self._df.get(token, 0) + 1)))
 
     def scores(self, query: str) -> np.ndarray:
         """BM25 score of every document for the query (zeros when no query word is indexed)."""

@@ -4,8 +4,9 @@
 with RRF (score = sum over rankers of 1 / (rrf_k + rank), Cormack et al. 2009) and returns the top k
 as RetrievedChunk with the fused score, the cosine similarity of every returned chunk (also the
 BM25-only ones, from the query and chunk embeddings) and its BM25 score. `covered` says whether the
-best dense similarity reaches `relevance_floor`: below it the knowledge base does not cover the
-question and the tutor should say so instead of citing weak hits.
+best dense similarity reaches `relevance_floor` (related material exists: what quiz, study-plan and
+interview reading need); `coverage` carries the signals the tutor's stricter "does the course answer
+this question" decision uses (tutor/retrieval/coverage.py decide, applied in Tutor._plan).
 
 Dense candidates come from the one dense index (tutor/retrieval/dense.py: exact, in memory; why
 not Chroma's query is written there, with the numbers). The BM25 index and the dense index live in
@@ -23,12 +24,15 @@ from tutor.config import RetrievalConfig
 from tutor.errors import InputError
 from tutor.retrieval.bm25 import BM25Index
 from tutor.retrieval.chunking import context_text
+from tutor.retrieval.coverage import coverage_signals
 from tutor.retrieval.dense import DenseIndex
 from tutor.retrieval.embeddings import Embedder
 from tutor.retrieval.store import ChromaStore
 from tutor.types import Chunk, RetrievalResult, RetrievedChunk
 
 logger = logging.getLogger(__name__)
+
+AGREE_TOP = 3  # "both rankers agree": the best dense chunk is among this many best BM25 chunks (= top_k)
 
 
 @dataclass(frozen=True)
@@ -111,6 +115,10 @@ class Retriever:
         """Subjects present in the index, sorted case-insensitively."""
         return list(self._current().subjects)
 
+    def idf(self, token: str) -> float:
+        """The knowledge base's inverse document frequency of a tokenize()d word (tutor/retrieval/bm25.py)."""
+        return self._current().bm25.idf(token)
+
     def resolve_subject(self, subject: str | None) -> str | None:
         """The indexed spelling of a subject, matched case-insensitively; None for none/'all'."""
         if subject is None or not subject.strip() or subject.strip().lower() == "all":
@@ -168,8 +176,12 @@ class Retriever:
             for r, id_ in enumerate(ranked, start=1)
         )
         best = max((s for _, s in dense), default=0.0)
+        signals = coverage_signals(
+            query, best, [context_text(h.chunk.title, h.chunk.section, h.chunk.text) for h in hits], snap.bm25,
+            snap.index_of.get(dense[0][0].id) if dense else None, [h.index for h in lexical[:AGREE_TOP]],
+        )
         covered = bool(dense) and best >= self.cfg.relevance_floor
         return RetrievalResult(
             query=query, hits=hits, covered=covered, best_similarity=float(best),
-            latency_s=time.perf_counter() - t0, subject=subject,
+            latency_s=time.perf_counter() - t0, subject=subject, coverage=signals,
         )

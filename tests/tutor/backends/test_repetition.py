@@ -1,0 +1,86 @@
+"""The repetition guard (tutor/backends/repetition.py) and StopScanner(guard=True), on real course text."""
+from __future__ import annotations
+
+import pytest
+
+from tutor.backends.repetition import clean_cut, find_degeneration
+from tutor.backends.stopping import StopScanner
+
+# knowledge_base/calculus/derivatives.md
+KB = ("A derivative measures how fast a function's output changes when its input changes by a tiny amount. "
+      "In machine learning, derivatives tell a model which direction to adjust its parameters so that the loss "
+      "goes down, so the derivative is the single most important idea from calculus for training models. ")
+LOOP = "The derivative of the loss is the derivative of the loss is the derivative of the loss is the"
+
+CASES = [
+    # (text, expected reason or None)
+    (KB, None),
+    (KB + "It uses limits [1]. The chain rule covers compositions [2][3].", None),
+    (KB + "```\nx = x - lr * grad\nx = x - lr * grad\nx = x - lr * grad\n```\n", None),  # code repeats on purpose
+    (KB + "| a | b |\n|---|---|\n", None),  # a markdown table rule is not a punctuation run
+    (KB + LOOP, "repeated n-gram"),
+    (KB + "The limit is the slope [1] [1] of the tangent.", "repeated markers"),
+    (KB + "It is important [1][2][3][1] to know.", "repeated markers"),
+    (KB + "Derivatives are great!!!!!!", "punctuation run"),
+    (KB + "Limits make the derivative well defined. Limits make the derivative well defined.", "repeated sentence"),
+]
+
+
+@pytest.mark.parametrize("text,reason", CASES)
+def test_find_degeneration_table(text, reason):
+    d = find_degeneration(text)
+    assert (d.reason if d else None) == reason
+    if d:
+        assert d.cut >= len(KB) - 1  # the course sentences before the loop are kept
+
+
+def test_clean_cut_ends_on_a_whole_sentence_after_what_was_shown():
+    text = KB + LOOP
+    d = find_degeneration(text)
+    end = clean_cut(text, d.cut)
+    assert text[:end].rstrip().endswith(".")
+    assert clean_cut(text, d.cut, floor=len(text) - 5) == len(text) - 5  # never takes back shown text
+
+
+def feed_words(scanner: StopScanner, text: str) -> tuple[str, bool]:
+    shown, stopped = [], False
+    for i, w in enumerate(text.split(" ")):
+        out, stopped = scanner.feed(w if i == 0 else " " + w)
+        shown.append(out)
+        if stopped:
+            break
+    if not stopped:
+        shown.append(scanner.flush())
+    return "".join(shown), stopped
+
+
+@pytest.mark.parametrize("text,reason", CASES)
+def test_scanner_with_guard_stops_cleanly(text, reason):
+    sc = StopScanner((), guard=True)
+    shown, stopped = feed_words(sc, text)
+    assert sc.degenerate == reason and stopped == (reason is not None)
+    assert shown == sc.text
+    if reason is None:
+        assert shown == text
+    else:
+        assert find_degeneration(shown) is None  # what the learner saw does not loop
+        assert shown.startswith(KB.rstrip())
+
+
+def test_scanner_guard_endless_loop_stops_early():
+    sc = StopScanner((), guard=True)
+    shown, stopped = feed_words(sc, KB + " ".join(["the gradient of the loss"] * 200))
+    assert stopped and sc.degenerate == "repeated n-gram"
+    assert len(shown) < len(KB) + 120
+
+
+def test_scanner_without_guard_is_unchanged():
+    sc = StopScanner((), guard=False)
+    shown, stopped = feed_words(sc, KB + LOOP)
+    assert not stopped and sc.degenerate is None and shown == KB + LOOP
+
+
+def test_stop_string_still_wins_and_guard_respects_it():
+    sc = StopScanner(("\n\n",), guard=True)
+    shown, stopped = feed_words(sc, KB + "\n\n" + LOOP)
+    assert stopped and sc.degenerate is None and shown == KB

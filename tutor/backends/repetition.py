@@ -1,0 +1,90 @@
+"""Repetition guard: notice a degenerating answer while it streams, and say where to cut it cleanly.
+
+Small models at temperature 0 fall into loops ("the gradient of the gradient of the ..."), runs of
+citation markers ("[1][1][1]") or of punctuation ("!!!!!!"); left alone they stream to the token limit,
+which is slow and unreadable. The checks mirror bench/tutor_eval_metrics.py degeneration_reasons (the
+measure the tutor is judged by): a word 4-gram a third time, a marker run, a punctuation run, and a
+whole sentence said twice. The guard is pure text logic over the stream so far; StopScanner
+(tutor/backends/stopping.py) uses it, so every backend stops generating at the same point.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+NGRAM, NGRAM_COUNT = 4, 3  # as bench/tutor_eval_metrics.py REPEAT_NGRAM, REPEAT_COUNT
+MARKER_RUN = 3  # "[1][2][3]": three markers in a row
+PUNCT_RUN = 4  # "!!!!" (same character); "..." stays legal
+MIN_SENTENCE_WORDS = 5  # shorter repeated sentences ("Yes.") are normal
+_FENCE = "```"
+
+_MARKER = re.compile(r"\[\d{1,3}\]")
+_MARKER_RUN = re.compile(r"(?:\[\d{1,3}\]\s*){%d,}" % MARKER_RUN)
+_SAME_MARKER_TWICE = re.compile(r"\[(\d{1,3})\]\s*\[\1\]")
+_PUNCT_RUN = re.compile(r"([^\w\s`|=\-#*_~])\1{%d,}" % (PUNCT_RUN - 1))  # markdown rules/fences/tables excluded
+_WORD = re.compile(r"[a-z0-9']+")
+_SENT_END = re.compile(r"[.!?](?=\s)|\n")
+
+
+@dataclass(frozen=True)
+class Degeneration:
+    reason: str  # "repeated n-gram" | "repeated sentence" | "repeated markers" | "punctuation run"
+    cut: int  # index into the text: keep text[:cut]
+
+
+def _outside_code(text: str) -> str:
+    """The text with fenced code blanked (same length): code repeats on purpose."""
+    parts = text.split(_FENCE)
+    return _FENCE.join(p if i % 2 == 0 else " " * len(p) for i, p in enumerate(parts))
+
+
+def _ngram_cut(text: str) -> int | None:
+    words = [(m.group(), m.start()) for m in _WORD.finditer(_MARKER.sub(lambda m: " " * len(m.group()), text.lower()))]
+    seen: dict[tuple[str, ...], int] = {}
+    for i in range(len(words) - NGRAM + 1):
+        g = tuple(w for w, _ in words[i:i + NGRAM])
+        seen[g] = seen.get(g, 0) + 1
+        if seen[g] >= NGRAM_COUNT:
+            return words[i][1]
+    return None
+
+
+def _sentence_cut(text: str) -> int | None:
+    seen: set[str] = set()
+    start = 0
+    for m in _SENT_END.finditer(text + "\n"):
+        sent = text[start:m.end()]
+        key = " ".join(_WORD.findall(_MARKER.sub(" ", sent.lower())))
+        if len(key.split()) >= MIN_SENTENCE_WORDS:
+            if key in seen:
+                return start + (len(sent) - len(sent.lstrip()))
+            seen.add(key)
+        start = m.end()
+    return None
+
+
+def find_degeneration(text: str) -> Degeneration | None:
+    """The earliest sign of degeneration in `text`, or None. `cut` keeps the text before it."""
+    plain = _outside_code(text)
+    found: list[Degeneration] = []
+    for reason, rx in (("repeated markers", _MARKER_RUN), ("repeated markers", _SAME_MARKER_TWICE)):
+        m = rx.search(plain)
+        if m:
+            # keep the first marker of the run: a cited claim stays cited
+            first = _MARKER.match(plain, m.start())
+            found.append(Degeneration(reason, first.end() if first else m.start()))
+    m = _PUNCT_RUN.search(plain)
+    if m:
+        found.append(Degeneration("punctuation run", m.start()))
+    for reason, cut in (("repeated n-gram", _ngram_cut(plain)), ("repeated sentence", _sentence_cut(plain))):
+        if cut is not None:
+            found.append(Degeneration(reason, cut))
+    return min(found, key=lambda d: d.cut) if found else None
+
+
+def clean_cut(text: str, cut: int, floor: int = 0) -> int:
+    """Where to end text cut at `cut`: after the last complete sentence before it when there is one
+    at or after `floor` (what was already shown cannot be taken back), else at `cut` itself."""
+    head = text[:cut]
+    ends = [m.end() for m in _SENT_END.finditer(head) if m.end() >= floor]
+    return ends[-1] if ends else max(cut, floor)
