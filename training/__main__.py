@@ -30,15 +30,9 @@ REPORT_DIR = REPO_ROOT / "training" / "reports"
 
 
 def _overrides(pairs: list[str]) -> dict[str, object]:
-    import yaml
+    from tutor.config_loader import parse_overrides
 
-    out: dict[str, object] = {}
-    for p in pairs:
-        key, sep, value = p.partition("=")
-        if not sep or not key.strip():
-            raise TrainConfigError(f"--set expects KEY=VALUE (e.g. optim.max_steps=5), got {p!r}.")
-        out[key.strip()] = yaml.safe_load(value)
-    return out
+    return parse_overrides(pairs, TrainConfigError, "optim.max_steps=5")
 
 
 def _evaluate_and_card(cfg: TrainConfig, parts: TrainingParts, adapter: Path | None = None,

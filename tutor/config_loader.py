@@ -177,6 +177,20 @@ def with_overrides(data: Mapping[str, Any], overrides: Mapping[str, Any], error:
     return out
 
 
+def parse_overrides(pairs: list[str], error: type[Exception], example: str) -> dict[str, Any]:
+    """Command-line `--set KEY=VALUE` pairs as overrides for `with_overrides`; values are read as YAML, so
+    `5`, `true` and `[a, b]` keep their types. `example` shows a valid pair in the error sentence."""
+    import yaml
+
+    out: dict[str, Any] = {}
+    for p in pairs:
+        key, sep, value = p.partition("=")
+        if not sep or not key.strip():
+            raise error(f"--set expects KEY=VALUE (e.g. {example}), got {p!r}.")
+        out[key.strip()] = yaml.safe_load(value)
+    return out
+
+
 def build(model: type[M], data: Any, where: Where, origin: str = "<dict>") -> M:
     """Validate a mapping (as read from YAML, overrides laid over it) into `model`, or raise its error."""
     if data is None:

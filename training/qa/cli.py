@@ -32,17 +32,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def _overrides(pairs: list[str]) -> dict[str, object]:
-    import yaml
-
     from training.qa.config import QAConfigError
+    from tutor.config_loader import parse_overrides
 
-    out: dict[str, object] = {}
-    for p in pairs:
-        key, sep, value = p.partition("=")
-        if not sep or not key.strip():
-            raise QAConfigError(f"--set expects KEY=VALUE (e.g. concurrency=4), got {p!r}.")
-        out[key.strip()] = yaml.safe_load(value)
-    return out
+    return parse_overrides(pairs, QAConfigError, "concurrency=4")
 
 
 def _generate(cfg: QAConfig, parts, a: argparse.Namespace) -> dict:
