@@ -12,17 +12,14 @@ from tutor.backends.gguf_files import adapter_problem, check_model, read_gguf
 from tutor.backends.llamacpp import LlamaCppBackend, free_cores, resolve_gguf
 from tutor.config import EMBEDDED, ModelConfig
 from tutor.errors import GenerationError, ModelLoadError, UnknownAdapter
-from tutor.types import Completion, GenerationParams, GenerationRequest, Message
+from tests.tutor.backends.requests import one_message
+from tutor.types import Completion
 
 ROOT = Path(__file__).resolve().parents[3]
 SHIPPED = ROOT / "adapters"
 
 
-def _req(text: str, adapter: str | None = None, schema=None, **params) -> GenerationRequest:
-    params.setdefault("max_new_tokens", 24)
-    params.setdefault("temperature", 0.0)
-    return GenerationRequest((Message("user", text),), GenerationParams(**params), adapter=adapter,
-                             json_schema=schema)
+_req = one_message
 
 
 # ---------------------------------------------------------------- unit

@@ -18,17 +18,14 @@ from tutor.backends.breaker import CircuitBreaker, CircuitOpen
 from tutor.backends.openai_compat import OpenAICompatBackend
 from tutor.config import OpenAIConfig, describe, load_config
 from tutor.errors import ConfigError, GenerationError, ModelLoadError, TutorError, UnknownAdapter
-from tutor.types import Completion, GenerationParams, GenerationRequest, Message
+from tests.tutor.backends.requests import one_message
+from tutor.types import Completion
 
 ROOT = Path(__file__).resolve().parents[3]
 SHIPPED = ROOT / "adapters"
 
 
-def _req(text: str, adapter: str | None = None, schema=None, **params) -> GenerationRequest:
-    params.setdefault("max_new_tokens", 24)
-    params.setdefault("temperature", 0.0)
-    return GenerationRequest((Message("user", text),), GenerationParams(**params), adapter=adapter,
-                             json_schema=schema)
+_req = one_message
 
 
 def _run(backend, request) -> tuple[str, Completion]:
