@@ -34,6 +34,7 @@ from typing import Any, Iterator
 
 from tutor.backends.gguf_files import (ADAPTER_FILE, EXPORT_HINT, GGUFSummary, adapter_problem, check_model,
                                        read_gguf)
+from tutor.backends.llamacpp_http import release_in_background
 from tutor.backends.stopping import StopScanner
 from tutor.config import EMBEDDED, ModelConfig
 from tutor.errors import BackendUnavailable, GenerationError, ModelLoadError, UnknownAdapter
@@ -231,10 +232,7 @@ class LlamaCppBackend:
                 self._executor.shutdown(wait=False)
                 self._executor = None
         if state is not None:
-            # The Server stops when its last reference goes, and stopping joins llama.cpp's own threads: on a
-            # loaded machine that was seen to block the caller for over 15 minutes (a test run hung in close()).
-            # Drop the last reference on a daemon thread instead; the caller goes on at once.
-            threading.Thread(target=_release, args=(state,), name="llamacpp-close", daemon=True).start()
+            release_in_background(state, "llamacpp-close")  # stopping can block for minutes: see there
             del state
 
     # ------------------------------------------------------------------ queries
@@ -376,8 +374,3 @@ class LlamaCppBackend:
             ttft_s=(st.first_at if st.first_at is not None else t_end) - st.t0,
             latency_s=t_end - st.t0, finish_reason=finish,
         )
-
-
-def _release(state: object) -> None:
-    """Holds the last reference to a stopped backend's server until this thread ends (see close())."""
-    del state

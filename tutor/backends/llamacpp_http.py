@@ -21,16 +21,23 @@ class RunningServer:
     url: str  # http://127.0.0.1:<port>
 
     def close(self) -> None:
-        # Stopping joins llama.cpp's threads, which was seen to block for minutes on a loaded machine: the
-        # last reference goes on a daemon thread, as in LlamaCppBackend.close().
         server, self.server = self.server, None
         if server is not None:
-            threading.Thread(target=_release, args=(server,), name="llama-server-close", daemon=True).start()
+            release_in_background(server, "llama-server-close")
             del server
 
 
-def _release(server: Any) -> None:
-    del server
+def release_in_background(owner: Any, name: str) -> None:
+    """Drop the last reference to an xllamacpp Server (or what holds it) on a daemon thread.
+
+    The Server stops when its last reference goes, and stopping joins llama.cpp's own threads: on a loaded
+    machine that was seen to block the caller for over 15 minutes (a test run hung there). The caller must
+    not keep its own reference (``del`` it after this call)."""
+    threading.Thread(target=_hold_until_done, args=(owner,), name=name, daemon=True).start()
+
+
+def _hold_until_done(owner: Any) -> None:
+    del owner  # the thread's args tuple goes when run() ends: the last reference dies on this thread
 
 
 def start_http_server(model: Path, adapters: Sequence[Path] = (), *, slots: int = 2, slot_tokens: int = 2048,
