@@ -87,6 +87,10 @@ class ModelConfig(_Section):
     slots: int = Field(
         4, ge=1, le=64, description="llamacpp backend: requests decoded at once (llama.cpp parallel slots); more slots "
         "cut the wait for the first token under load, total tokens/s on a small CPU barely changes (MODELS.md)")
+    prompt_cache_mib: int = Field(
+        64, ge=0, le=65536, description="llamacpp backend: host memory (MiB) for prompts evicted from the slots, "
+        "kept for reuse; llama.cpp's own default (8192) let the app grow ~10 MB per distinct question until 8 GiB "
+        "(measured: the soak's RSS growth); 0 = off (each slot still reuses its own last prompt)")
 
 
 class OpenAIConfig(_Section):

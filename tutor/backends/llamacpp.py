@@ -180,6 +180,7 @@ class LlamaCppBackend:
             params.cpuparams.poll = 0
             params.cpuparams_batch.poll = 0
         params.cache_prompt = True
+        params.cache_ram_mib = int(getattr(self.cfg, "prompt_cache_mib", 64))  # bounded: see ModelConfig
         params.verbosity = 0
         params.lora_adapters = [xllamacpp.CommonAdapterLoraInfo(str(p), 0.0) for _, p in adapters]
         params.lora_init_without_apply = True
