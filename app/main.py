@@ -157,3 +157,9 @@ def _register_api(services: Services, ids: ClientIds) -> None:
         return quiz_tab.answer_api(services.quiz_answers, ids.api_user(request, learner), quiz_id, item_id, answer)
 
     gr.api(_quiz_answer, api_name="quiz_answer")
+
+    def _plan(subject: str = "", goal: str = "", level: str = "beginner", hours: float = 4, weeks: int = 4,
+              request: gr.Request = None) -> dict:
+        yield from plan_tab.plan_api(services.plans, ids.api_user(request), subject, goal, level, hours, weeks)
+
+    gr.api(_plan, api_name="plan")

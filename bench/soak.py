@@ -3,7 +3,7 @@
 Starts the REAL app (`python -m app`, embedded models, loopback, a data dir with one admin and one
 learner login) and lets N simulated learners (threads, one gradio_client session each) mix chat and
 Socratic questions (/ask), quizzes and answers (/quiz, /quiz_answer), interviews (/interview_start,
-/interview_answer), spoken questions (espeak-ng) and photos of problems (/transcribe, /read_image, then
+/interview_answer), study plans (/plan), spoken questions (espeak-ng) and photos of problems (/transcribe, /read_image, then
 /ask_with_media), bad files (a 20,000 x 20,000 PNG, text named .png, 10 s of silence, an empty WAV) and
 bad input (empty and oversized questions, answers to quizzes that do not exist), while an admin refreshes
 the dashboard over the REST API with a token. Bounded: new requests stop at the deadline, in-flight ones
@@ -16,7 +16,9 @@ runs on the same thread, hourly). Then it kills the server with SIGKILL mid-load
 same data dir and checks that nothing acknowledged before the kill is lost, every database passes
 `PRAGMA integrity_check` and the index opens without a rebuild. The last stdout line is one JSON object.
 
-Study plans are NOT driven: the plan tab's events have no API name (app/tabs/study_plan.py).
+Before the load, a warm-up sends every kind of request once (models that load on first use are then
+in the start figure); RSS is sampled from the end of the warm-up. `--chart PATH` writes the RSS curve
+as an HTML page; the JSON carries the curve too (`rss_series_mb`, one point per 30 s).
 """
 from __future__ import annotations
 
@@ -98,6 +100,15 @@ def _interview(client, tally: Tally, rng: random.Random) -> None:
     out = client.predict("It trades bias for variance by averaging many models.", rng.random() < 0.5,
                          api_name="/interview_answer")
     tally.count("interview_answer", "answered" if "Score" in str(out[1]) else "refused")
+
+
+def _plan(client, tally: Tally, rng: random.Random) -> None:
+    final = list(client.submit(rng.choice(SUBJECTS), "", rng.choice(["beginner", "intermediate"]), 4,
+                               rng.randint(1, 3), api_name="/plan"))[-1]
+    if final.get("error"):
+        tally.count("plan", "refused")
+    else:
+        tally.count("plan", "answered" if final.get("done") and final.get("weeks") else "failure", str(final))
 
 
 def _bad_input(client, tally: Tally, rng: random.Random, learner: str) -> None:
@@ -193,22 +204,40 @@ def learner_loop(url: str, n: int, deadline: float, tally: Tally, pause_s: float
         except Exception as e:  # noqa: BLE001 - the page did not load: a finding, then retry
             tally.count("connect", "failure", f"{type(e).__name__}: {e}")
             time.sleep(pause_s)
-    actions = [(_ask, 5), (_quiz, 3), (_interview, 1), (_bad_input, 1), (_voice_or_photo, 2), (_bad_file, 1)]
+    actions = [(_ask, 5), (_quiz, 3), (_interview, 1), (_plan, 1), (_bad_input, 1), (_voice_or_photo, 2),
+               (_bad_file, 1)]
     while client is not None and time.time() < deadline:
         action = rng.choices([a for a, _ in actions], [w for _, w in actions])[0]
-        try:
-            if action in (_quiz, _bad_input):
-                action(client, tally, rng, learner)
-            elif action in (_voice_or_photo, _bad_file):
-                action(client, tally, rng, media)
-            else:
-                action(client, tally, rng)
-        except Exception as e:  # noqa: BLE001 - a client error is a finding, not a crash of the bench
-            outcome = "refused" if type(e).__name__ == "AppError" and "Traceback" not in str(e) else "failure"
-            tally.count(action.__name__.strip("_"), outcome, f"{type(e).__name__}: {e}")
-            if outcome == "failure" and time.time() < deadline:
-                time.sleep(pause_s)
+        if not do(action, client, tally, rng, learner, media) and time.time() < deadline:
+            time.sleep(pause_s)
         time.sleep(rng.uniform(0.5, 1.5) * pause_s)
+
+
+def do(action, client, tally: Tally, rng: random.Random, learner: str, media: MediaFiles) -> bool:
+    """One learner action; False when it failed in a way that is a finding (counted in tally)."""
+    try:
+        if action in (_quiz, _bad_input):
+            action(client, tally, rng, learner)
+        elif action in (_voice_or_photo, _bad_file):
+            action(client, tally, rng, media)
+        else:
+            action(client, tally, rng)
+    except Exception as e:  # noqa: BLE001 - a client error is a finding, not a crash of the bench
+        outcome = "refused" if type(e).__name__ == "AppError" and "Traceback" not in str(e) else "failure"
+        tally.count(action.__name__.strip("_"), outcome, f"{type(e).__name__}: {e}")
+        return outcome != "failure"
+    return True
+
+
+def warm_up(url: str, tally: Tally, media: MediaFiles) -> None:
+    """Every kind of request once, one at a time, before RSS is watched: the models that load on first
+    use (Whisper, OCR, the rubric's embedder, the adapters' first requests) are in the start figure, so
+    the growth slope measures what a long day adds, not what the first minute loads."""
+    client, rng = connect(url), random.Random(-1)
+    for action in (_ask, _quiz, _interview, _plan, _bad_input, _bad_file):
+        do(action, client, tally, rng, "soak-warm", media)
+    for _ in range(4):  # voice and photo are picked at random: enough tries for both
+        do(_voice_or_photo, client, tally, rng, "soak-warm", media)
 
 
 def admin_loop(url: str, token: str, deadline: float, tally: Tally, every_s: float) -> None:
@@ -247,6 +276,28 @@ def growth_mb_per_hour(samples: list[tuple[float, float]], warm_fraction: float 
         return None
     t, mb = np.array(kept).T
     return round(float(np.polyfit(t - t[0], mb, 1)[0]) * 3600, 1)
+
+
+def rss_series(samples: list[tuple[float, float]], every_s: float = 30.0) -> list[list[float]]:
+    """[[seconds since start, MB], ...] one point per `every_s`: the curve behind the slope, in the JSON."""
+    out: list[list[float]] = []
+    for t, mb in samples:
+        if not out or t - samples[0][0] - out[-1][0] >= every_s:
+            out.append([round(t - samples[0][0], 1), round(mb, 1)])
+    return out
+
+
+def write_chart(path: Path, samples: list[tuple[float, float]], growth: float | None) -> None:
+    """The app's RSS over the load as a self-contained plotly HTML page (plotly is a dependency already)."""
+    import plotly.graph_objects as go
+
+    t0 = samples[0][0]
+    fig = go.Figure(go.Scatter(x=[(t - t0) / 60 for t, _ in samples], y=[mb for _, mb in samples], mode="lines"))
+    fig.update_layout(title=f"SmartLearn app RSS under the soak (growth after warm-up: {growth} MB/hour)",
+                      xaxis_title="minutes of load", yaxis_title="RSS (MB)")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.write_html(path, include_plotlyjs=True)  # no CDN: the machines here are offline
+    log(f"soak: RSS chart written to {path}")
 
 
 def db_counts(data_dir: Path) -> dict:
@@ -359,6 +410,7 @@ def main() -> None:
     p.add_argument("--quick", action="store_true", help="2 minutes of load")
     p.add_argument("--learners", type=int, default=20)
     p.add_argument("--pause", type=float, default=3.0, help="mean seconds a learner waits between requests")
+    p.add_argument("--chart", type=Path, default=None, help="write the RSS curve as an HTML chart here")
     p.add_argument("--data-dir", type=Path, default=None,
                    help="the app's data dir (default: a fresh temp dir; reuse one to skip the first indexing)")
     args = p.parse_args()
@@ -379,13 +431,18 @@ def soak(app, data_dir: Path, token: str, minutes: float, args: argparse.Namespa
     log(f"soak: app ready ({st['state']}) at {app.url}; {args.learners} learners for {minutes:g} min")
     before = db_counts(data_dir)  # a reused data dir already holds rows: compare what this run added
     tally, rss, stop = Tally(), [], threading.Event()
+    media = make_media(data_dir / "soak-media")
+    t_warm = time.time()
+    warm_up(app.url, tally, media)
+    log(f"soak: warm-up (every kind of request once) took {time.time() - t_warm:.0f} s; watching RSS from now")
     sampler = threading.Thread(target=rss_sampler, args=(app.proc.pid, stop, rss), daemon=True)
     sampler.start()
     t0 = time.time()
-    media = make_media(data_dir / "soak-media")
     run_load(app.url, token, args.learners, minutes * 60, tally, args.pause, media)
     stop.set()
     load_s = time.time() - t0
+    if args.chart and rss:
+        write_chart(args.chart, rss, growth_mb_per_hour(rss))
     counts = db_counts(data_dir)
     ask_calls = counts.get("ask_calls", 0) - before.get("ask_calls", 0)
     lost = len(tally.acked_answers - counts.get("answers", set())) + max(0, tally.grounded_answers - ask_calls)
@@ -401,9 +458,9 @@ def soak(app, data_dir: Path, token: str, minutes: float, args: argparse.Namespa
         "lost_records": lost, "server_log_tracebacks": tracebacks,
         "rss_mb_start_end": [round(rss[0][1], 1), round(rss[-1][1], 1)] if rss else None,
         "rss_growth_mb_per_hour": growth_mb_per_hour(rss),
-        # Speech, OCR and the rubric model load on first use, inside a short run's "after warm-up" window.
-        "rss_note": None if minutes >= 10 else "under 10 minutes of load the slope includes lazy model loads "
-                                               "(OCR, Whisper, rubric): read the growth from a 15-minute run",
+        "rss_series_mb": rss_series(rss),
+        "rss_note": None if minutes >= 10 else "under 10 minutes of load the slope rests on few samples: read the "
+                                               "growth from a 15-minute run",
         "sampler_running": counts.get("last_sample_age_s", 1e9) < 30, "integrity": counts["integrity"],
         **kill,
     }

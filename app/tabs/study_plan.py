@@ -76,6 +76,27 @@ def make_plan(plans: PlanMaker, store: LearnerStore, user: str, subject: str | N
         yield f"⚠️ {e}", gr.update(), gr.update()
 
 
+def plan_api(plans: PlanMaker, user: str, subject: str = "", goal: str = "", level: str = "beginner",
+             hours: Any = 4, weeks: Any = 4) -> Iterator[dict]:
+    """The /plan endpoint: streams {"plan_id", "subject", "weeks": [week markdown so far], "done", "notices"};
+    bad input ends with "error": a sentence. The plan is saved to `user` exactly as from the tab."""
+    out: dict[str, Any] = {"plan_id": "", "subject": "", "weeks": [], "done": False, "notices": []}
+    req = PlanRequest(learner=user, subject=(subject or None) if subject != ANY_SUBJECT else None, goal=goal or "",
+                      level=level or "beginner", hours_per_week=hours if hours not in (None, "") else 4,
+                      weeks=weeks if weeks not in (None, "") else 4)
+    try:
+        for event in plans.generate(req):
+            if isinstance(event, PlanStarted):
+                out.update(plan_id=event.plan_id, subject=event.subject, notices=list(event.notices))
+            elif isinstance(event, WeekReady):
+                out["weeks"].append(week_markdown(event.week))
+            elif isinstance(event, PlanFinished):
+                out.update(done=True, plan_id=event.plan.plan_id, valid=event.valid)
+            yield dict(out, weeks=list(out["weeks"]))
+    except TutorError as e:  # PlanInputError included: a sentence, never a stack trace
+        yield {**out, "done": True, "error": str(e)}
+
+
 def saved_choices(store: LearnerStore, user: str) -> list[tuple[str, str]]:
     return [(f"{p.title} · {dt.datetime.fromtimestamp(p.created_at):%Y-%m-%d %H:%M}", p.plan_id)
             for p in store.plans(user)]

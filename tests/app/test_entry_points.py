@@ -83,6 +83,15 @@ def test_api_calls_act_for_the_logged_in_learner(live):
     assert LEARNER in users and "api" not in users
 
 
+def test_plan_api_saves_the_plan_to_the_logged_in_learner(live):
+    url, _, services = live
+    ann = Client(url, auth=(LEARNER, LEARNER_PW), verbose=False)
+    final = list(ann.submit("Statistics", "", "beginner", 3, 2, api_name="/plan"))[-1]
+    assert final["done"] and not final.get("error") and len(final["weeks"]) == 2, final
+    assert services.learners.plan(LEARNER, final["plan_id"]) is not None
+    assert services.learners.plan(LEARNER2, final["plan_id"]) is None
+
+
 def test_ui_events_called_raw_act_for_the_logged_in_user(live):
     url, demo, services = live
 

@@ -142,3 +142,16 @@ def test_app_builds_with_the_new_tabs(kb):
     demo = build_app(kb.services)
     ids = {getattr(b, "elem_id", None) for b in demo.blocks.values()}
     assert {"quiz-start", "plan-make", "progress-chart"} <= ids
+
+
+def test_plan_api_streams_weeks_and_saves_to_the_caller(kb):
+    tutor, store = kb
+    tutor.backend.enqueue([])  # not JSON: outline weeks, as in the tab test
+    views = list(study_plan.plan_api(kb.services.plans, "api:plan-ann", "Statistics", "", "beginner", 3, 2))
+    assert [len(v["weeks"]) for v in views if v["weeks"]] == [1, 2, 2]
+    final = views[-1]
+    assert final["done"] and final["plan_id"] and "error" not in final
+    assert [p.plan_id for p in store.plans("api:plan-ann")] == [final["plan_id"]]
+    assert store.plan("api:someone-else", final["plan_id"]) is None
+    bad = list(study_plan.plan_api(kb.services.plans, "api:plan-ann", study_plan.ANY_SUBJECT, "", "beginner", 3, 2))
+    assert bad[-1]["done"] and bad[-1]["error"]
