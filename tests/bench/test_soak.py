@@ -36,4 +36,4 @@ def test_chart_is_a_self_contained_page(tmp_path):
     samples = [(1000.0 + 2 * i, 500.0 + i) for i in range(10)]
     soak.write_chart(tmp_path / "rss.html", samples, 12.5)
     page = (tmp_path / "rss.html").read_text()
-    assert "12.5 MB/hour" in page and "<script src=\"http" not in page  # plotly.js inside, no CDN
+    assert "growth after warm-up: 12.5 MB" in page and "<script src=\"http" not in page  # plotly.js inside, no CDN
