@@ -129,3 +129,27 @@ def test_kill_9_then_the_same_settings_resume(setup, tmp_path):
     assert "finished" in final.html, final.html
     after = [json.loads(x)["key"] for x in (folder / "pairs.jsonl").read_text().splitlines() if x.strip()]
     assert len(after) == len(set(after)) and set(before) <= set(after) and len(after) > len(before)
+
+
+def test_learner_login_cannot_call_the_data_events(setup):
+    """Through the real server: the Data section's events (the start button included) refuse a learner."""
+    import httpx
+
+    from tests.app.admin_fixtures import LEARNER_PW, running_server
+    from tests.app.test_admin_tab import _call_raw
+    from training.qa.config import QAConfig
+
+    work = QAConfig().out_dir / "work"
+    before = sorted(p.name for p in work.iterdir()) if work.is_dir() else []
+    with running_server(setup.services) as (url, demo):
+        data_fns = [i for i, d in demo.fns.items()
+                    if any(getattr(o, "elem_id", None) in ("admin-data-status", "admin-data-summary")
+                           for o in d.outputs)]
+        assert len(data_fns) >= 4, "the Data section's events were found"
+        with httpx.Client() as http:
+            assert http.post(url + "login", data={"username": LEARNER, "password": LEARNER_PW}).status_code == 200
+            replies = [_call_raw(http, url, i, len(demo.fns[i].inputs)) for i in data_fns]
+    assert any("for admins" in text for text in replies), "the learner is told why"
+    for text in replies:
+        assert "qa-kb-v" not in text and "Started run" not in text and "<progress" not in text, text[:300]
+    assert (sorted(p.name for p in work.iterdir()) if work.is_dir() else []) == before, "nothing was started"
