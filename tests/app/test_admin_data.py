@@ -135,7 +135,7 @@ def test_learner_login_cannot_call_the_data_events(setup):
     """Through the real server: the Data section's events (the start button included) refuse a learner."""
     import httpx
 
-    from tests.app.admin_fixtures import LEARNER_PW, running_server
+    from tests.app.admin_fixtures import ADMIN_PW, LEARNER_PW, running_server
     from tests.app.test_admin_tab import _call_raw
     from training.qa.config import QAConfig
 
@@ -149,7 +149,14 @@ def test_learner_login_cannot_call_the_data_events(setup):
         with httpx.Client() as http:
             assert http.post(url + "login", data={"username": LEARNER, "password": LEARNER_PW}).status_code == 200
             replies = [_call_raw(http, url, i, len(demo.fns[i].inputs)) for i in data_fns]
+        # The same views answer an admin through Gradio's own output handling (the start button is left out).
+        views = [i for i in data_fns if not any(getattr(o, "elem_id", None) == "admin-data-message"
+                                                for o in demo.fns[i].outputs)]
+        with httpx.Client() as http:
+            assert http.post(url + "login", data={"username": ADMIN, "password": ADMIN_PW}).status_code == 200
+            admin_text = "\n".join(_call_raw(http, url, i, len(demo.fns[i].inputs)) for i in views)
     assert any("for admins" in text for text in replies), "the learner is told why"
     for text in replies:
         assert "qa-kb-v" not in text and "Started run" not in text and "<progress" not in text, text[:300]
     assert (sorted(p.name for p in work.iterdir()) if work.is_dir() else []) == before, "nothing was started"
+    assert "qa-kb-v1" in admin_text and admin_text.count('"success": true') == len(views), admin_text[-500:]
