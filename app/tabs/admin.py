@@ -20,7 +20,7 @@ import gradio as gr
 
 from app.downloads import Downloads, links_markdown
 from app.tabs import admin_data
-from app.tabs.admin_access import NOT_ADMIN, NotAdmin, require_admin  # noqa: F401 - re-exported (admin.NotAdmin)
+from app.tabs.admin_access import NotAdmin, require_admin  # noqa: F401 - NotAdmin re-exported (admin.NotAdmin)
 from app.tabs.admin_access import safe_view as _safe
 from tutor.learners import LearnerStore
 from tutor.metrics import MetricsError
