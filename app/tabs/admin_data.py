@@ -20,7 +20,7 @@ import gradio as gr
 from app.tabs.admin_access import require_admin, safe_view
 from training.qa.config import QAConfig
 from training.qa.launch import DEFAULT_ENTRY, RunBusy, RunRequest, start_run
-from training.qa.runs import RunDetail, RunListing, RunSummary, list_runs, run_detail
+from training.qa.runs import RunDetail, RunListing, RunSummary, list_runs, list_statuses, run_detail
 from training.qa.status import RunStatus
 from tutor.services import Services
 
@@ -156,8 +156,8 @@ def _status_html(st: RunStatus) -> str:
 def status_view(services: Services, username: str | None, source: DataSource) -> StatusView:
     """The active run's progress, else how the latest run ended."""
     require_admin(services, username)
-    listing = list_runs(source.out_dir)
-    st = listing.active or (listing.statuses[0] if listing.statuses else None)
+    statuses, _ = list_statuses(source.out_dir)  # unreadable ones are named in the runs list
+    st = next((s for s in statuses if s.active), statuses[0] if statuses else None)
     if st is None:
         return StatusView("<p>No run in progress.</p>", False)
     return StatusView(_status_html(st), st.active)

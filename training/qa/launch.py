@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from training.config import REPO_ROOT
-from training.qa.runs import LOG_NAME, run_status
-from training.qa.status import RunStatus, StatusError, write_json_atomic
+from training.qa.runs import LOG_NAME, list_statuses, run_status
+from training.qa.status import RunStatus, write_json_atomic
 
 DEFAULT_ENTRY = (sys.executable, "-m", "training")  # tests pass a worker that builds the parts with fakes
 
@@ -46,17 +46,7 @@ class RunRequest:
 
 def active_run(out_dir: Path) -> RunStatus | None:
     """The run that is starting or running now, if any (unreadable folders are skipped, not fatal)."""
-    work = Path(out_dir) / "work"
-    for folder in sorted(work.iterdir()) if work.is_dir() else []:
-        if not folder.is_dir():
-            continue
-        try:
-            status = run_status(folder)
-        except StatusError:
-            continue
-        if status is not None and status.active:
-            return status
-    return None
+    return next((s for s in list_statuses(out_dir)[0] if s.active), None)
 
 
 def start_run(request: RunRequest, out_dir: Path, entry: tuple[str, ...] = DEFAULT_ENTRY) -> RunStatus:

@@ -133,6 +133,23 @@ def run_status(folder: Path) -> RunStatus | None:
                      command=command)
 
 
+def list_statuses(out_dir: Path) -> tuple[list[RunStatus], list[str]]:
+    """The status of every work folder that has one, newest first, and a sentence per unreadable one
+    (cheap: the live view polls this, not the reports)."""
+    statuses, problems = [], []
+    work = Path(out_dir) / "work"
+    for folder in sorted(p for p in work.iterdir() if p.is_dir()) if work.is_dir() else []:
+        try:
+            status = run_status(folder)
+        except StatusError as e:
+            problems.append(str(e))
+            continue
+        if status is not None:
+            statuses.append(status)
+    statuses.sort(key=lambda s: s.updated_at, reverse=True)
+    return statuses, problems
+
+
 def list_runs(out_dir: Path) -> RunListing:
     out_dir = Path(out_dir)
     reports, problems = [], []
@@ -141,19 +158,9 @@ def list_runs(out_dir: Path) -> RunListing:
             reports.append(_load_report(path)[0])
         except (OSError, ValueError, KeyError, TypeError) as e:
             problems.append(f"The report {path.name} cannot be read ({e}); the other runs are listed.")
-    statuses = []
-    work = out_dir / "work"
-    for folder in sorted(p for p in work.glob("*") if p.is_dir()) if work.is_dir() else []:
-        try:
-            status = run_status(folder)
-        except StatusError as e:
-            problems.append(str(e))
-            continue
-        if status is not None:
-            statuses.append(status)
+    statuses, unreadable = list_statuses(out_dir)
     reports.sort(key=lambda r: (r.finished_at, r.version), reverse=True)
-    statuses.sort(key=lambda s: s.updated_at, reverse=True)
-    return RunListing(tuple(reports), tuple(statuses), tuple(problems))
+    return RunListing(tuple(reports), tuple(statuses), tuple(problems + unreadable))
 
 
 def _low_pair(row: dict[str, Any], checks: list[str], kept: bool) -> LowPair:
