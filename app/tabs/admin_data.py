@@ -229,6 +229,8 @@ def _layout() -> tuple[gr.Tab, _Components]:
 def build(services: Services, source: DataSource) -> None:
     """Lays out the Data section inside the admin tab's Tabs and wires its events."""
     tab, c = _layout()
+    listing = [c.note, c.runs, c.run, c.summary, c.histogram, c.checks, c.lowest]
+    opened = [c.status, c.timer, *listing]
 
     def _runs_and_detail(u, selected):
         v = runs_view(services, u, source, selected)
@@ -243,7 +245,7 @@ def build(services: Services, source: DataSource) -> None:
     def _tick(u, selected):
         st = status_view(services, u, source)
         # The last tick of a run (it just ended) also lists its report; ticks while it runs touch the status only.
-        rest = (tuple(gr.skip() for _ in range(7)) if st.active else _runs_and_detail(u, selected))
+        rest = tuple(gr.skip() for _ in listing) if st.active else _runs_and_detail(u, selected)
         return (st.html, gr.update(active=st.active), *rest)
 
     def _detail(u, name):
@@ -253,9 +255,6 @@ def build(services: Services, source: DataSource) -> None:
     def _start(u, limit, model, selected):
         msg = start_view(services, u, source, limit, model)
         return (msg, *_open(u, selected))
-
-    listing = [c.note, c.runs, c.run, c.summary, c.histogram, c.checks, c.lowest]
-    opened = [c.status, c.timer, *listing]
 
     def open_fn(selected, request: gr.Request):
         return safe_view(_open, len(opened), True, request, selected)
