@@ -6,6 +6,7 @@ import logging
 import os
 import sys
 import time
+from pathlib import Path
 
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")  # chromadb: never phone home
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
@@ -37,6 +38,8 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as e:
         print(f"SmartLearn cannot start: {e}", file=sys.stderr)
         return 2
+    if args.config:  # processes the app starts (the admin view's Q&A runs) read the same config file
+        os.environ["SMARTLEARN_CONFIG"] = str(Path(args.config).resolve())
 
     from app.main import build_app
     from tutor.services import build_services

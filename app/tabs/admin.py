@@ -1,14 +1,15 @@
 """Admin tab: live resources and health, per-model statistics with comparison and
-recommendation, training curves, learner analytics and knowledge gaps, export and clears.
+recommendation, training curves, learner analytics and knowledge gaps, the Q&A data runs
+(app/tabs/admin_data.py), export and clears.
 
 Access: the tab is shown only to admins (made visible on page load), and because a hidden tab's
 events can still be called through the Gradio API, EVERY handler checks the caller's role from
-the request itself (`request.username`, set by Gradio's login) before touching admin data.
+the request itself (`request.username`, set by Gradio's login) before touching admin data
+(app/tabs/admin_access.py).
 Handlers are plain functions over (services, username, inputs) so tests call them directly.
 """
 from __future__ import annotations
 
-import logging
 import tempfile
 import time
 from dataclasses import dataclass
@@ -18,26 +19,17 @@ from typing import Any
 import gradio as gr
 
 from app.downloads import Downloads, links_markdown
+from app.tabs import admin_data
+from app.tabs.admin_access import NotAdmin, require_admin  # noqa: F401 - NotAdmin re-exported (admin.NotAdmin)
+from app.tabs.admin_access import safe_view as _safe
 from tutor.learners import LearnerStore
 from tutor.metrics import MetricsError
 from tutor.metrics.stats import PRIORITIES, TREND_METRICS, ModelStats
 from tutor.services import Services
 
-logger = logging.getLogger(__name__)
-
-NOT_ADMIN = "This view is for admins. Log in with an admin account to see it."
 WINDOWS = {"Last hour": 3600.0, "Last 24 hours": 86400.0, "Last 7 days": 7 * 86400.0, "All time": None}
 STATS_HEADERS = ["Model", "Operation", "Calls", "Success %", "Latency p50 (s)", "p95 (s)", "p99 (s)",
                  "TTFT p50 (s)", "TTFT p95 (s)", "Tokens/s", "Quality", "Thumbs up/down"]
-
-
-class NotAdmin(Exception):
-    pass
-
-
-def require_admin(services: Services, username: str | None) -> None:
-    if not services.users.is_admin(username):
-        raise NotAdmin(NOT_ADMIN)
 
 
 def _since(window: str) -> float | None:
@@ -266,23 +258,6 @@ def clear_old(services: Services, username: str | None, days: float | None, conf
 # ---------------------------------------------------------------- layout
 
 
-def _safe(fn, n_out: int, quiet: bool, request: gr.Request | None, *args):
-    """Run a view for the requesting user: a non-admin gets the sentence and no data (`quiet`:
-    not even the sentence, for page-load refreshes), a database problem a readable message,
-    never a stack trace."""
-    try:
-        return fn(getattr(request, "username", None), *args)
-    except NotAdmin as e:
-        if not quiet:
-            gr.Warning(str(e))
-    except MetricsError as e:
-        gr.Warning(str(e))
-    except Exception:  # noqa: BLE001 - UI edge
-        logger.exception("admin view failed")
-        gr.Warning("The admin view could not be refreshed; see the server log.")
-    return gr.skip() if n_out == 1 else tuple(gr.skip() for _ in range(n_out))
-
-
 @dataclass
 class AdminTab:
     timer: gr.Timer
@@ -411,13 +386,15 @@ def _export_section() -> _Export:
                    message)
 
 
-def build(services: Services, downloads: Downloads) -> AdminTab:
-    """Lays out the admin tab's content (main.py creates the Tab and controls its visibility)."""
+def build(services: Services, downloads: Downloads, data: admin_data.DataSource | None = None) -> AdminTab:
+    """Lays out the admin tab's content (main.py creates the Tab and controls its visibility).
+    `data`: where the Q&A runs live and how one is started (the Data section's defaults when None)."""
     with gr.Tabs():
         system = _system_section(services)
         perf = _performance_section()
         training = _training_section()
         learn = _learners_section()
+        admin_data.build(services, data or admin_data.DataSource())
         export = _export_section()
     tab = _wire_views(services, system, perf, training, learn, export.model)
     _wire_export(services, export, downloads)

@@ -63,8 +63,29 @@ def next_version(out_dir: Path, run_name: str) -> int:
     return max(found, default=0) + 1
 
 
-def export(pairs: list[Pair], problems: list[Problem], cfg: QAConfig, documents: int) -> tuple[Path, Path]:
-    """Write qa-<run>-vN.jsonl (kept pairs) and qa-<run>-vN.report.json; returns both paths."""
+LOWEST_SHOWN = 25  # the lowest-scored pairs a report keeps for inspection (the admin Data view lists them)
+
+
+def score_histogram(pairs: list[Pair]) -> dict[str, int]:
+    """Pairs per score bin over ALL pairs (dropped ones included): "0-1" ... "9-10", 10 in the last bin."""
+    bins = {f"{i}-{i + 1}": 0 for i in range(10)}
+    for p in pairs:
+        i = min(int(p.score or 0.0), 9)
+        bins[f"{i}-{i + 1}"] += 1
+    return bins
+
+
+def lowest_pairs(pairs: list[Pair], cfg: QAConfig, n: int = LOWEST_SHOWN) -> list[dict[str, Any]]:
+    worst = sorted(pairs, key=lambda p: (p.score or 0.0, p.key))[:n]
+    return [{"question": p.question, "answer": p.answer, "score": p.score, "kept": is_kept(p, cfg),
+             "failed_checks": [c for c in cfg.checks if not p.checks.get(c, False)], "source": p.chunk_id,
+             "kind": p.kind} for p in worst]
+
+
+def export(pairs: list[Pair], problems: list[Problem], cfg: QAConfig, documents: int,
+           throughput: dict[str, Any] | None = None) -> tuple[Path, Path]:
+    """Write qa-<run>-vN.jsonl (kept pairs) and qa-<run>-vN.report.json; returns both paths.
+    `throughput`: the generate stage's timing (training/qa/cli.py), copied into the report when known."""
     out = Path(cfg.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     version = next_version(out, cfg.run_name)
@@ -78,6 +99,8 @@ def export(pairs: list[Pair], problems: list[Problem], cfg: QAConfig, documents:
             fh.write(json.dumps(row, ensure_ascii=False) + "\n")
     report = {"version": version, "dataset": data.name, "config": {k: _shown(v) for k, v in asdict(cfg).items()},
               **measures(pairs, cfg, documents),
+              "throughput": throughput, "score_histogram": score_histogram(pairs),
+              "lowest_pairs": lowest_pairs(pairs, cfg),
               "problems": [p.to_json() for p in problems],
               "definitions": __doc__.split("Definitions (also printed in every report):\n", 1)[1].strip()}
     rep = out / f"qa-{cfg.run_name}-v{version}.report.json"
