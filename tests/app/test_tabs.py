@@ -138,3 +138,14 @@ def test_reindex_needs_admin_and_picks_up_edited_files(tutor, users):
     assert "Added: `python/sets.md`" in out
     assert seen, "progress is reported while indexing"
     assert tutor.retrieve("python set unique membership").hits[0].chunk.title == "Sets"
+
+
+def test_malloc_arenas_are_limited_unless_the_environment_says(monkeypatch):
+    import sys
+
+    from app.__main__ import limit_malloc_arenas
+
+    monkeypatch.setenv("MALLOC_ARENA_MAX", "4")
+    assert limit_malloc_arenas() is False, "an explicit MALLOC_ARENA_MAX is the operator's choice"
+    monkeypatch.delenv("MALLOC_ARENA_MAX")
+    assert limit_malloc_arenas() is (sys.platform.startswith("linux") and "glibc" in __import__("platform").libc_ver()[0])
