@@ -161,8 +161,9 @@ def sweep_report(runs: Sequence[tuple[TrainConfig, Any, Any | None]], out_dir: P
         "# LoRA sweep report", "",
         "Runs of `python -m training sweep` on the same data; chart: [sweep.html](sweep.html) (every run's train "
         "and validation loss, best checkpoint starred).", "",
-        "| run | data | lr | r | alpha | steps | train loss first -> last | best val loss (step) | test ppl base -> "
-        "adapter | key-point coverage base -> adapter | samples/s | tokens/s | peak MB | device | wall s |",
+        "| run | lr | r | alpha | steps | train loss first -> last | best val loss (step) | test ppl base -> "
+        "adapter | key-point coverage base -> adapter | samples/s | tokens/s | peak MB | device | wall s | "
+        "data (version, content hash) |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for cfg, r, e in rows:
@@ -170,12 +171,11 @@ def sweep_report(runs: Sequence[tuple[TrainConfig, Any, Any | None]], out_dir: P
         cov = f"{_fmt(e.base.coverage)} -> {_fmt(e.adapter.coverage)}" if e and e.adapter.coverage is not None \
             else "—"
         md.append(
-            f"| {cfg.name} | {dataset_line(r.dataset_path, r.dataset_version, r.dataset_sha256)} "
-            f"| {cfg.optim.learning_rate:g} | {cfg.lora.r} | {cfg.lora.alpha} | {r.global_step}"
+            f"| {cfg.name} | {cfg.optim.learning_rate:g} | {cfg.lora.r} | {cfg.lora.alpha} | {r.global_step}"
             f"{' (early stop)' if r.stopped_early else ''} | {_fmt(r.first_train_loss)} -> {_fmt(r.last_train_loss)} "
             f"| {_fmt(r.best_val_loss)} ({_fmt(r.best_step)}) | {ppl} | {cov} | {_fmt(r.train_samples_per_s, 3)} | "
             f"{_fmt(r.train_tokens_per_s, 1)} | {_fmt(r.peak_memory_mb, 0)} | {r.device}/{r.precision} | "
-            f"{r.wall_s:.0f} |")
+            f"{r.wall_s:.0f} | {dataset_line(r.dataset_path, r.dataset_version, r.dataset_sha256)} |")
     md.append("")
     if best:
         md.append(f"Best run by validation loss: **{best[0].name}** ({_fmt(best[1].best_val_loss)} at step "
