@@ -140,8 +140,9 @@ def export_gguf(adapter_dir: Path, model: Any) -> tuple[str | None, str | None]:
         return str(export_adapter(adapter_dir, base_info_from_config(base.config))), None
     except (ExportError, ImportError, OSError, ValueError, KeyError, AttributeError) as e:
         logger.warning("GGUF export of %s failed: %s", adapter_dir, e)
-        return None, (f"The GGUF export (adapter.gguf, for the llama.cpp engine) failed: {str(e).rstrip('.')}. The peft adapter is "
-                      f"kept; after fixing this, run `python -m training export-gguf {adapter_dir}`.")
+        return None, (f"The GGUF export (adapter.gguf, for the llama.cpp engine) failed: {str(e).rstrip('.')}. "
+                      f"The peft adapter is kept; after fixing this, run "
+                      f"`python -m training export-gguf {adapter_dir}`.")
 
 
 def _finish(cfg: TrainConfig, result: TrainResult, prepared: PreparedModel, placement: Placement) -> TrainResult:

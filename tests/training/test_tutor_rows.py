@@ -24,7 +24,8 @@ def test_answers_take_the_apps_cited_style():
     full = "For example, 24 * 64 = 1536."
     assert tutor_answer("apply", f"1536 (full statement: {full})") == f"{full} [1]"
     assert statement("apply", f"1536 (full statement: {full})") == full
-    assert tutor_answer("true_false", "False. Corrected statement: A is B.") == "False. Corrected statement: A is B. [1]"
+    corrected = "False. Corrected statement: A is B."
+    assert tutor_answer("true_false", corrected) == f"{corrected} [1]"
     assert statement("true_false", "False. Corrected statement: A is B.") == "A is B."
     assert statement("true_false", "True. A is B.") == "A is B."
 
