@@ -3,7 +3,8 @@
 Owns: reading a task's rows (the interview bank through tutor.features.interview_bank; tutor rows from the
 Q&A pipeline's export, training/data/qa/qa-<run>-vN.jsonl, through training/tutor_rows.py), the split,
 applying the model's own chat template, masking the prompt so the loss covers only the answer tokens (and
-the end-of-turn token, so the adapter learns to stop), and the three ways of batching that the pipeline and its benchmark compare:
+the end-of-turn token, so the adapter learns to stop), and the three ways of batching that the pipeline and
+its benchmark compare:
 
 - packed: examples concatenated into rows of ``pack_len`` tokens by first-fit-decreasing; position ids
   restart at 0 for each example and no attention mask is passed, so transformers builds a block-diagonal
