@@ -71,7 +71,8 @@ class DataConfig(_TrainSection):
 
     task: Task = Field("interview", description="interview (bank rows: question -> answer) | tutor (grounded KB Q&A rows)")
     path: RepoPath = Field(Path("training/data/interview"),
-                           description="folder of *.jsonl rows; relative paths are taken from the repo root")
+                           description="folder of *.jsonl rows, or (tutor) one *.jsonl file such as "
+                           "a Q&A export; relative paths are taken from the repo root")
     max_seq_len: int = Field(512, ge=32, description="longest example in tokens; longer answers are cut at the end")
     packing: StrictBool = Field(
         False, description="pack several examples into one row of pack_len tokens (position ids restart per example, "

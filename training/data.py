@@ -1,9 +1,10 @@
 """Training examples: rows -> chat-formatted token ids with the prompt masked, then packed or length-grouped rows.
 
-Owns: reading a task's rows (the interview bank through tutor.features.interview_bank; tutor rows from
-training/data/tutor/*.jsonl), the split, applying the model's own chat template, masking the prompt so
-the loss covers only the answer tokens (and the end-of-turn token, so the adapter learns to stop), and
-the three ways of batching that the pipeline and its benchmark compare:
+Owns: reading a task's rows (the interview bank through tutor.features.interview_bank; tutor rows from the
+Q&A pipeline's export, training/data/qa/qa-<run>-vN.jsonl, through training/tutor_rows.py), the split,
+applying the model's own chat template, masking the prompt so the loss covers only the answer tokens (and
+the end-of-turn token, so the adapter learns to stop), and the three ways of batching that the pipeline and
+its benchmark compare:
 
 - packed: examples concatenated into rows of ``pack_len`` tokens by first-fit-decreasing; position ids
   restart at 0 for each example and no attention mask is passed, so transformers builds a block-diagonal
@@ -17,8 +18,9 @@ import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Literal, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Literal, Mapping, Sequence
 
+from training.tutor_rows import from_qa_row, is_qa_row
 from tutor.features.interview_bank import RowProblem, interview_messages, load_bank, split_of
 from tutor.types import Message
 
@@ -30,6 +32,7 @@ logger = logging.getLogger(__name__)
 IGNORE_INDEX = -100  # label value the loss skips (torch CrossEntropyLoss ignore_index)
 Split = Literal["train", "validation", "test"]
 TUTOR_FIELDS = ("id", "question", "answer", "context", "source")
+NoteLookup = Callable[[], Mapping[str, str]]  # () -> chunk id -> note text (built only when a row needs it)
 
 
 @dataclass(frozen=True)
@@ -74,41 +77,69 @@ def tutor_messages(question: str, notes: Sequence[str]) -> tuple[Message, ...]:
 
 
 def row_notes(row: dict[str, Any]) -> list[str]:
-    """A row's notes: "notes" (the app's retrieved top-k for the question, built by build_tutor_dataset),
-    or older rows' single "context"."""
+    """A row's notes: "notes" (several notes, e.g. the app's retrieved top-k for the question), or the single
+    "context" (the source note)."""
     notes = row.get("notes")
     if isinstance(notes, list) and notes and all(isinstance(n, str) and n.strip() for n in notes):
         return [n.strip() for n in notes]
     return [row["context"].strip()]
 
 
-def load_tutor_rows(folder: Path) -> tuple[list[tuple[dict[str, Any], str]], list[RowProblem]]:
-    """(row, split) pairs from training/data/tutor/*.jsonl, and the rows that were unusable."""
+def jsonl_files(path: Path) -> list[Path]:
+    """`data.path` is one *.jsonl file (a versioned export) or a folder of them."""
+    path = Path(path)
+    return [path] if path.is_file() else sorted(path.glob("*.jsonl"))
+
+
+def _tutor_row(row: Any, notes: Callable[[], Mapping[str, str]]) -> dict[str, Any] | str:
+    """A usable tutor row, or why not. Q&A export rows get their note from the knowledge base."""
+    if not isinstance(row, dict):
+        return "expected a JSON object"
+    if is_qa_row(row):
+        return from_qa_row(row, notes())
+    missing = [k for k in TUTOR_FIELDS if not isinstance(row.get(k), str) or not row[k].strip()]
+    if missing:
+        return f"missing or empty field{'s' if len(missing) > 1 else ''} {', '.join(missing)}"
+    return row
+
+
+def load_tutor_rows(path: Path, notes: NoteLookup | None = None) -> tuple[list[tuple[dict[str, Any], str]],
+                                                                       list[RowProblem]]:
+    """(row, split) pairs from a *.jsonl file or folder, and the rows that were unusable.
+
+    Rows are the Q&A pipeline's export (question, answer, source_chunk_id, kind: the note is looked up by
+    `notes`, which maps the app's chunk ids to note text) or self-contained rows (question, answer, context)."""
     rows: list[tuple[dict[str, Any], str]] = []
     problems: list[RowProblem] = []
-    for path in sorted(Path(folder).glob("*.jsonl")):
-        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+    cache: dict[str, Mapping[str, str]] = {}
+
+    def lookup() -> Mapping[str, str]:
+        if "notes" not in cache:
+            if notes is None:
+                raise DataError("Q&A export rows name their source chunk: the knowledge base is needed to read them.")
+            cache["notes"] = notes()
+        return cache["notes"]
+
+    for file in jsonl_files(path):
+        for n, line in enumerate(file.read_text(encoding="utf-8").splitlines(), start=1):
             if not line.strip():
                 continue
             try:
-                row = json.loads(line)
+                raw = json.loads(line)
             except json.JSONDecodeError as e:
-                problems.append(RowProblem(str(path), n, f"not valid JSON ({e.msg} at column {e.colno})"))
+                problems.append(RowProblem(str(file), n, f"not valid JSON ({e.msg} at column {e.colno})"))
                 continue
-            if not isinstance(row, dict):
-                problems.append(RowProblem(str(path), n, "expected a JSON object"))
-                continue
-            missing = [k for k in TUTOR_FIELDS if not isinstance(row.get(k), str) or not row[k].strip()]
-            if missing:
-                problems.append(RowProblem(str(path), n, f"missing or empty field{'s' if len(missing) > 1 else ''} "
-                                                         f"{', '.join(missing)}"))
+            row = _tutor_row(raw, lookup)
+            if isinstance(row, str):
+                problems.append(RowProblem(str(file), n, row))
                 continue
             rows.append((row, split_of(row["question"])))
     return rows, problems
 
 
-def load_dataset(task: str, folder: Path) -> Dataset:
-    """Examples of `task` from `folder`, split 70/15/15 by the question hash. Bad rows are reported, not fatal."""
+def load_dataset(task: str, folder: Path, notes: NoteLookup | None = None) -> Dataset:
+    """Examples of `task` from `folder` (a folder, or for tutor also one *.jsonl file), split 70/15/15 by the
+    question hash. Bad rows are reported, not fatal. `notes`: chunk id -> note, for Q&A export rows."""
     folder = Path(folder)
     splits: dict[str, list[Example]] = {"train": [], "validation": [], "test": []}
     if task == "interview":
@@ -118,7 +149,7 @@ def load_dataset(task: str, folder: Path) -> Dataset:
             splits[split_of(q.question)].append(
                 Example(q.id, interview_messages(q.question), q.answer, q.key_points, q.question))
     elif task == "tutor":
-        rows, problems = load_tutor_rows(folder)
+        rows, problems = load_tutor_rows(folder, notes)
         for row, split in rows:
             kp = tuple(p for p in row.get("key_points", []) if isinstance(p, str) and p.strip())
             splits[split].append(Example(row["id"], tutor_messages(row["question"], row_notes(row)),

@@ -134,7 +134,7 @@ def _evaluate(cfg: TrainConfig, adapter_dir: Path, split: str, parts: TrainingPa
     from training.placement import choose_placement
 
     t0 = time.perf_counter()
-    ds = load_dataset(cfg.data.task, cfg.data_dir)
+    ds = load_dataset(cfg.data.task, cfg.data_dir, parts.source_notes)
     examples = list(getattr(ds, split))
     if not examples:
         raise ValueError(f"the {split} split is empty")

@@ -11,7 +11,9 @@ and without llama.cpp's scripts):
   way; the permutation acts on output rows, i.e. on the rows of B only;
 - metadata: general.type=adapter, adapter.type=lora, adapter.lora.alpha (llama.cpp scales by
   alpha / rank, like peft).
-Head counts and the architecture come from the base GGUF the adapter will be applied to.
+Head counts and the architecture come from the base GGUF the adapter will be applied to, or, at the end of a
+training run (training/trainer.py), from the config of the model just trained: llama.cpp's converter writes
+the GGUF's head counts from that same config, so the rows are permuted the same way.
 """
 from __future__ import annotations
 
@@ -62,6 +64,15 @@ def base_info(base_gguf: Path) -> BaseInfo:
     return BaseInfo(arch, n_head, int(get(f"{arch}.attention.head_count_kv") or n_head))
 
 
+def base_info_from_config(config) -> BaseInfo:
+    """BaseInfo from a transformers model config (`model_type`, `num_attention_heads`, `num_key_value_heads`)."""
+    arch = str(getattr(config, "model_type", "") or "")
+    if arch not in SUPPORTED_ARCHS:
+        raise ExportError(f"the base model is a {arch!r} model; export-gguf supports {SUPPORTED_ARCHS}.")
+    n_head = int(config.num_attention_heads)
+    return BaseInfo(arch, n_head, int(getattr(config, "num_key_value_heads", None) or n_head))
+
+
 def permute_rows(w, n_head: int):
     """convert_hf_to_gguf's llama q/k permutation of output rows: per head, interleaved halves -> split."""
     return w.reshape(n_head, 2, w.shape[0] // n_head // 2, *w.shape[1:]).swapaxes(1, 2).reshape(w.shape)
@@ -95,8 +106,9 @@ def convert_tensors(tensors: dict, base: BaseInfo) -> dict:
     return out
 
 
-def export_adapter(folder: Path, base_gguf: Path, out: Path | None = None) -> Path:
-    """Convert one peft adapter folder; returns the written GGUF path (atomically replaced)."""
+def export_adapter(folder: Path, base_gguf: Path | BaseInfo, out: Path | None = None) -> Path:
+    """Convert one peft adapter folder for the base GGUF `base_gguf` (or a BaseInfo already read); returns the
+    written GGUF path (atomically replaced)."""
     import gguf
     from safetensors.numpy import load_file
 
@@ -108,7 +120,7 @@ def export_adapter(folder: Path, base_gguf: Path, out: Path | None = None) -> Pa
         raise ExportError(f"{folder} is not a readable peft adapter ({e}).") from e
     if str(cfg.get("peft_type", "")).upper() != "LORA":
         raise ExportError(f"{folder} is a {cfg.get('peft_type')!r} adapter; only LoRA can be exported.")
-    base = base_info(base_gguf)
+    base = base_gguf if isinstance(base_gguf, BaseInfo) else base_info(base_gguf)
     converted = convert_tensors(tensors, base)
     tmp = out.with_name(f".{out.name}.tmp")
     writer = gguf.GGUFWriter(str(tmp), base.architecture)

@@ -9,6 +9,7 @@ from typing import Any, Sequence
 
 from training.callbacks import read_log
 from training.config import REPO_ROOT, TrainConfig
+from training.dataset_info import dataset_line
 
 logger = logging.getLogger(__name__)
 
@@ -23,7 +24,8 @@ def _fmt(v: Any, nd: int = 3) -> str:
 
 def write_model_card(adapter_dir: Path, cfg: TrainConfig, result: Any, *, source: str, placement: Any,
                      evaluation: Any | None) -> Path:
-    """README.md in the adapter folder: base model, data, hyperparameters, training and test metrics."""
+    """README.md in the adapter folder: base model, data (path, version, content hash, also in the front
+    matter), hyperparameters, training and test metrics, and the GGUF copy (or why there is none)."""
     r = result
     o, lo, d = cfg.optim, cfg.lora, cfg.data
     lines = [
@@ -31,6 +33,8 @@ def write_model_card(adapter_dir: Path, cfg: TrainConfig, result: Any, *, source
         "library_name: peft",
         f"base_model: {cfg.base_model if cfg.base_model != 'embedded' else 'HuggingFaceTB/SmolLM2-135M-Instruct'}",
         "tags: [lora, smartlearn]",
+        *([f"dataset: {json.dumps(r.dataset_path)}", f"dataset_version: {json.dumps(r.dataset_version)}",
+           f"dataset_sha256: {r.dataset_sha256}"] if r.dataset_path else []),
         "---",
         f"# SmartLearn LoRA adapter: {cfg.run.adapter_name or cfg.name} (run `{cfg.name}`)",
         "",
@@ -44,7 +48,9 @@ def write_model_card(adapter_dir: Path, cfg: TrainConfig, result: Any, *, source
         f"{placement.device}/{placement.precision} ({placement.reason})",
         "",
         "## Data",
-        f"- task `{d.task}`, rows from `{d.path}` (split 70/15/15 by a seeded hash of the question)",
+        f"- task `{d.task}`, rows from "
+        f"{dataset_line(r.dataset_path, r.dataset_version, r.dataset_sha256) if r.dataset_path else f'`{d.path}`'} "
+        "(split 70/15/15 by a seeded hash of the question)",
         f"- {r.train_examples} train examples ({r.train_rows} rows, packing={'on' if d.packing else 'off'}), "
         f"{r.validation_examples} validation examples; loss on answer tokens only (chat template applied, "
         "prompt masked)",
@@ -88,8 +94,13 @@ def write_model_card(adapter_dir: Path, cfg: TrainConfig, result: Any, *, source
             f"| rubric score 0-10 | {_fmt(e.base.score, 2)} | {_fmt(e.adapter.score, 2)} |",
             f"| mean answer words | {_fmt(e.base.answer_words, 1)} | {_fmt(e.adapter.answer_words, 1)} |",
         ]
-    lines += ["", "Files: `adapter_config.json`, `adapter_model.safetensors` (peft); metrics per step in the run "
-              "folder's `metrics.jsonl`.", ""]
+    gguf_error = r.gguf_error
+    gguf = ("`adapter.gguf` (the same LoRA for the llama.cpp engine, `training/export_gguf.py`)" if
+            r.gguf_path else None)
+    lines += ["", "Files: `adapter_config.json`, `adapter_model.safetensors` (peft)" + (f", {gguf}" if gguf else "")
+              + "; metrics per step in the run folder's `metrics.jsonl`.", ""]
+    if gguf_error:
+        lines += [f"**No GGUF copy:** {gguf_error}", ""]
     path = Path(adapter_dir) / "README.md"
     path.write_text("\n".join(lines), encoding="utf-8")
     return path
@@ -151,8 +162,9 @@ def sweep_report(runs: Sequence[tuple[TrainConfig, Any, Any | None]], out_dir: P
         "Runs of `python -m training sweep` on the same data; chart: [sweep.html](sweep.html) (every run's train "
         "and validation loss, best checkpoint starred).", "",
         "| run | lr | r | alpha | steps | train loss first -> last | best val loss (step) | test ppl base -> "
-        "adapter | key-point coverage base -> adapter | samples/s | tokens/s | peak MB | device | wall s |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "adapter | key-point coverage base -> adapter | samples/s | tokens/s | peak MB | device | wall s | "
+        "data (version, content hash) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for cfg, r, e in rows:
         ppl = f"{_fmt(e.base.perplexity, 2)} -> {_fmt(e.adapter.perplexity, 2)}" if e else "not evaluated"
@@ -163,7 +175,7 @@ def sweep_report(runs: Sequence[tuple[TrainConfig, Any, Any | None]], out_dir: P
             f"{' (early stop)' if r.stopped_early else ''} | {_fmt(r.first_train_loss)} -> {_fmt(r.last_train_loss)} "
             f"| {_fmt(r.best_val_loss)} ({_fmt(r.best_step)}) | {ppl} | {cov} | {_fmt(r.train_samples_per_s, 3)} | "
             f"{_fmt(r.train_tokens_per_s, 1)} | {_fmt(r.peak_memory_mb, 0)} | {r.device}/{r.precision} | "
-            f"{r.wall_s:.0f} |")
+            f"{r.wall_s:.0f} | {dataset_line(r.dataset_path, r.dataset_version, r.dataset_sha256)} |")
     md.append("")
     if best:
         md.append(f"Best run by validation loss: **{best[0].name}** ({_fmt(best[1].best_val_loss)} at step "

@@ -1,5 +1,6 @@
 """What a run did (TrainResult, saved as result.json): steps, losses, throughput and peak memory, read back from
-the run's metrics.jsonl so a resumed run reports the same way as one that ran straight through."""
+the run's metrics.jsonl so a resumed run reports the same way as one that ran straight through; which dataset
+trained it (training/dataset_info.py); and whether its GGUF copy was written (training/export_gguf.py)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -7,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from training.callbacks import read_log
+from training.dataset_info import DatasetInfo
 
 
 @dataclass(frozen=True)
@@ -33,6 +35,13 @@ class TrainResult:
     device: str
     precision: str
     stopped_early: bool
+    # the data that trained it (defaults: a result.json written before these were recorded still loads)
+    dataset_path: str | None = None
+    dataset_version: int | None = None  # the Q&A export's version; None for a folder of rows
+    dataset_sha256: str | None = None
+    # the adapter's llama.cpp copy: its path, or why it could not be written (the peft adapter is kept either way)
+    gguf_path: str | None = None
+    gguf_error: str | None = None
 
 
 @dataclass(frozen=True)
@@ -51,6 +60,7 @@ class RunFacts:
     resumed_from: str | None
     device: str
     precision: str
+    dataset: DatasetInfo | None = None
 
 
 def summarize_run(facts: RunFacts, state: Any) -> TrainResult:
@@ -78,6 +88,9 @@ def summarize_run(facts: RunFacts, state: Any) -> TrainResult:
         train_examples=facts.train_examples, validation_examples=facts.validation_examples,
         train_rows=facts.train_rows, wall_s=facts.wall_s, resumed_from=facts.resumed_from,
         device=facts.device, precision=facts.precision, stopped_early=state.global_step < state.max_steps,
+        dataset_path=facts.dataset.path if facts.dataset else None,
+        dataset_version=facts.dataset.version if facts.dataset else None,
+        dataset_sha256=facts.dataset.sha256 if facts.dataset else None,
     )
 
 

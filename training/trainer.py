@@ -9,7 +9,9 @@ checkpoint; after a finished run it does nothing unless --fresh.
 This module runs the steps in order; each lives in its own module: placement.py (device, precision),
 model.py (base model + LoRA), data.py (rows), run_folder.py (config check, resume point), step_loop.py (the
 Trainer: validation, checkpoints, early stopping, out of memory), result.py (what the run did, peak memory
-included), publish.py (adapter save and publish). The tutor-side parts come in from wiring.py.
+included), publish.py (adapter save and publish), export_gguf.py (the published adapter's llama.cpp copy,
+adapter.gguf, beside the peft files; a failed export is reported and the peft adapter kept). The tutor-side
+parts come in from wiring.py.
 
 Why the plain Trainer and not TRL's SFTTrainer: trl 1.16 pins cleanly with transformers 5.23, but pulls
 datasets, pyarrow, dill, multiprocess and xxhash (pip --dry-run) for the two features we need here,
@@ -22,10 +24,12 @@ import logging
 import shutil
 import time
 from dataclasses import asdict, replace
+from pathlib import Path
 from typing import Any, Sequence
 
 from training.config import TrainConfig, resolve_path
 from training.data import Dataset, TrainRows, load_dataset, prepare_rows
+from training.dataset_info import DatasetInfo, describe_dataset
 from training.model import PreparedModel, prepare_model
 from training.placement import Placement, choose_placement
 from training.publish import publish_adapter, save_adapter
@@ -62,7 +66,8 @@ def _train(cfg: TrainConfig, parts: TrainingParts, *, fresh: bool, extra_callbac
     reset_peak_memory()  # this run's peak, not the process's so far (a sweep trains several runs)
     if fresh and cfg.run_dir.exists():
         shutil.rmtree(cfg.run_dir)
-    ds = _load_data(cfg)  # data first: a bad data folder must fail before the (slow) model load
+    ds = _load_data(cfg, parts)  # data first: a bad data folder must fail before the (slow) model load
+    dataset = describe_dataset(cfg.data_dir)  # what trained this run, hashed as it was read
     check_same_config(cfg.run_dir, cfg)
     done = finished_result(cfg.run_dir)
     if done is not None:
@@ -80,12 +85,12 @@ def _train(cfg: TrainConfig, parts: TrainingParts, *, fresh: bool, extra_callbac
         return placeholder_result(_facts(cfg, placement, prepared, rows, 0.0, None), trainer.state)
     adapter_dir = cfg.run_dir / "adapter"
     save_adapter(trainer.model, adapter_dir, cfg.base_model)
-    facts = _facts(cfg, placement, prepared, rows, round(time.perf_counter() - t_start, 1), resume)
+    facts = _facts(cfg, placement, prepared, rows, round(time.perf_counter() - t_start, 1), resume, dataset)
     return _finish(cfg, summarize_run(facts, trainer.state), prepared, placement)
 
 
-def _load_data(cfg: TrainConfig) -> Dataset:
-    ds = load_dataset(cfg.data.task, cfg.data_dir)
+def _load_data(cfg: TrainConfig, parts: TrainingParts) -> Dataset:
+    ds = load_dataset(cfg.data.task, cfg.data_dir, parts.source_notes)
     for p in ds.problems:
         logger.warning("row skipped: %s", p)
     return ds
@@ -116,24 +121,43 @@ def _start_trainer(cfg: TrainConfig, parts: TrainingParts, placement: Placement,
 
 
 def _facts(cfg: TrainConfig, placement: Placement, prepared: PreparedModel, rows: TrainRows, wall_s: float,
-           resume: Any) -> RunFacts:
+           resume: Any, dataset: DatasetInfo | None = None) -> RunFacts:
     return RunFacts(
         name=cfg.name, run_dir=cfg.run_dir, adapter_dir=cfg.run_dir / "adapter",
         trainable_params=prepared.trainable_params, total_params=prepared.total_params,
         train_examples=rows.train_examples, validation_examples=rows.validation_examples,
         train_rows=len(rows.train_rows), wall_s=wall_s, resumed_from=resume.name if resume else None,
-        device=placement.device, precision=placement.precision)
+        device=placement.device, precision=placement.precision, dataset=dataset)
+
+
+def export_gguf(adapter_dir: Path, model: Any) -> tuple[str | None, str | None]:
+    """adapter.gguf beside the peft files, for the llama.cpp backend: (its path, None), or (None, why not).
+    A failed export must not cost the trained adapter, so it is reported, not raised."""
+    from training.export_gguf import ExportError, base_info_from_config, export_adapter
+
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    try:
+        return str(export_adapter(adapter_dir, base_info_from_config(base.config))), None
+    except (ExportError, ImportError, OSError, ValueError, KeyError, AttributeError) as e:
+        logger.warning("GGUF export of %s failed: %s", adapter_dir, e)
+        return None, (f"The GGUF export (adapter.gguf, for the llama.cpp engine) failed: {str(e).rstrip('.')}. "
+                      f"The peft adapter is kept; after fixing this, run "
+                      f"`python -m training export-gguf {adapter_dir}`.")
 
 
 def _finish(cfg: TrainConfig, result: TrainResult, prepared: PreparedModel, placement: Placement) -> TrainResult:
-    """Model card, publishing to adapters/<run.adapter_name>, and result.json (written last: the run is done)."""
+    """GGUF export, model card, publishing to adapters/<run.adapter_name> (peft files and adapter.gguf), and
+    result.json (written last: the run is done)."""
     from training.report import write_model_card
 
     adapter_dir = cfg.run_dir / "adapter"
+    gguf_path, gguf_error = export_gguf(adapter_dir, prepared.model)
+    result = replace(result, gguf_path=gguf_path, gguf_error=gguf_error)
     write_model_card(adapter_dir, cfg, result, source=str(prepared.source), placement=placement, evaluation=None)
     if cfg.run.adapter_name:
         published = publish_adapter(adapter_dir, resolve_path(cfg.run.adapters_dir) / cfg.run.adapter_name)
-        result = replace(result, published_dir=str(published))
+        result = replace(result, published_dir=str(published),
+                         gguf_path=str(published / Path(gguf_path).name) if gguf_path else None)
     (cfg.run_dir / "result.json").write_text(json.dumps(asdict(result), indent=2) + "\n", encoding="utf-8")
     logger.info("run %s done: %d steps, best val loss %s at step %s, adapter %s", cfg.name, result.global_step,
                 result.best_val_loss, result.best_step, result.published_dir or adapter_dir)

@@ -24,6 +24,17 @@ class TrainingParts:
     model_cache_dir: Path  # the tutor's paths.model_cache_dir: the embedded model's safetensors cache
     embedding_model: str  # the tutor's retrieval.embedding_model: the rubric scorer's embedder in evaluate
     metrics_store: MetricsStore | None = None  # per-step records for the app's dashboard; None: off/unavailable
+    kb_dir: Path | None = None  # the tutor's knowledge base: the notes of Q&A export rows (training/tutor_rows.py)
+    chunking: tuple[int, int] | None = None  # the tutor's (chunk_words, chunk_overlap_words): the export's chunk ids
+
+    def source_notes(self) -> dict[str, str]:
+        """Chunk id -> note text over the knowledge base, cut the way the app (and the Q&A export) cuts it."""
+        from training.data import DataError
+        from training.tutor_rows import source_notes
+
+        if self.kb_dir is None or self.chunking is None:
+            raise DataError("Q&A export rows name their source chunk, but no knowledge base was given to read it.")
+        return source_notes(self.kb_dir, self.chunking)
 
 
 def build_parts(*, metrics_store: bool) -> TrainingParts:
@@ -39,8 +50,11 @@ def build_parts(*, metrics_store: bool) -> TrainingParts:
             store = MetricsStore(resolve_path(app.paths.metrics_db_path))
         except Exception:  # noqa: BLE001 - metrics are best effort; the run folder log is the record
             logger.warning("metrics store unavailable; logging to the run folder only", exc_info=True)
+    r = app.retrieval
     return TrainingParts(model_cache_dir=resolve_path(app.paths.model_cache_dir),
-                         embedding_model=app.retrieval.embedding_model, metrics_store=store)
+                         embedding_model=r.embedding_model, metrics_store=store,
+                         kb_dir=resolve_path(app.paths.knowledge_base_dir),
+                         chunking=(r.chunk_words, r.chunk_overlap_words))
 
 
 @dataclass(frozen=True)

@@ -122,3 +122,38 @@ def test_shipped_tutor_adapter_gguf_matches_peft(tmp_path):
     assert float(gaps().max()) < 0.5, text
     with model.disable_adapter():
         assert float(gaps().max()) > 2.0, "the adapter should change this answer; the check cannot discriminate"
+
+
+def test_head_counts_come_from_a_transformers_config_too(tiny_adapter, tmp_path):
+    from types import SimpleNamespace
+
+    from training.export_gguf import base_info_from_config
+
+    cfg = SimpleNamespace(model_type="llama", num_attention_heads=2, num_key_value_heads=2)
+    from_config = export_adapter(tiny_adapter, base_info_from_config(cfg), out=tmp_path / "c.gguf")
+    from_gguf = export_adapter(tiny_adapter, _base_gguf(tmp_path / "base.gguf"), out=tmp_path / "g.gguf")
+    assert from_config.read_bytes() == from_gguf.read_bytes()
+    with pytest.raises(ExportError, match="supports"):
+        base_info_from_config(SimpleNamespace(model_type="gpt2", num_attention_heads=2))
+
+
+@pytest.mark.integration
+def test_the_end_of_run_export_writes_the_committed_gguf_bytes(tmp_path):
+    """A training run exports with head counts from the trained model's transformers config (trainer.export_gguf);
+    on the embedded model that must give exactly the committed adapter.gguf files, which `export-gguf` wrote
+    from the base GGUF."""
+    import shutil
+
+    from transformers import AutoConfig
+
+    from training.export_gguf import base_info, base_info_from_config
+    from tutor.backends.embedded import embedded_gguf
+
+    gguf_file = embedded_gguf()
+    info = base_info_from_config(AutoConfig.from_pretrained(gguf_file.parent, gguf_file=gguf_file.name))
+    assert info == base_info(gguf_file)
+    root = Path(__file__).resolve().parents[2] / "adapters"
+    for name in ("tutor", "interview"):
+        copy = tmp_path / name
+        shutil.copytree(root / name, copy, ignore=shutil.ignore_patterns("adapter.gguf"))
+        assert export_adapter(copy, info).read_bytes() == (root / name / "adapter.gguf").read_bytes()

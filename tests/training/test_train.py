@@ -175,3 +175,40 @@ def test_each_run_reports_its_own_peak_memory_not_the_process_peak_so_far():
     assert out.returncode == 0, out.stderr
     before, after = map(float, out.stdout.split()[-2:])
     assert after < before - 300
+
+
+def test_a_run_publishes_its_adapter_in_both_formats_and_records_its_dataset(make_config, parts, bank_dir):
+    import gguf
+    from safetensors.numpy import load_file
+
+    from training.dataset_info import content_sha256
+
+    cfg = load_train_config(make_config("both", optim={"max_steps": 4}, run={"adapter_name": "interview"}))
+    res = train(cfg, parts)
+    published = Path(res.published_dir)
+    assert res.gguf_error is None and res.gguf_path == str(published / "adapter.gguf")
+    reader = gguf.GGUFReader(str(published / "adapter.gguf"))
+    assert reader.fields["adapter.type"].contents() == "lora"
+    assert len(reader.tensors) == len(load_file(str(published / "adapter_model.safetensors"))) == 2 * 3 * 2
+    sha = content_sha256(bank_dir)
+    assert (res.dataset_path, res.dataset_version, res.dataset_sha256) == (str(bank_dir), None, sha)
+    saved = json.loads((cfg.run_dir / "result.json").read_text(encoding="utf-8"))
+    assert saved["dataset_sha256"] == sha and saved["gguf_path"] == res.gguf_path
+    card = (published / "README.md").read_text(encoding="utf-8")
+    assert f"dataset_sha256: {sha}" in card and f"sha256 {sha[:12]}" in card and "`adapter.gguf`" in card
+
+
+def test_a_failed_gguf_export_is_reported_and_the_peft_adapter_kept(make_config, parts, monkeypatch):
+    import training.export_gguf as export_gguf
+
+    def refuse(config):
+        raise export_gguf.ExportError("the base model is a 'gpt2' model; export-gguf supports ('llama',).")
+
+    monkeypatch.setattr(export_gguf, "base_info_from_config", refuse)
+    cfg = load_train_config(make_config("nogguf", optim={"max_steps": 4}, run={"adapter_name": "interview"}))
+    res = train(cfg, parts)
+    published = Path(res.published_dir)
+    assert (published / "adapter_model.safetensors").is_file() and not (published / "adapter.gguf").exists()
+    assert res.gguf_path is None and "'gpt2' model" in res.gguf_error and "export-gguf" in res.gguf_error
+    assert "No GGUF copy" in (published / "README.md").read_text(encoding="utf-8")
+    assert json.loads((cfg.run_dir / "result.json").read_text(encoding="utf-8"))["gguf_error"] == res.gguf_error

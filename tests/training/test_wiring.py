@@ -6,8 +6,8 @@ import ast
 from pathlib import Path
 
 TRAINING = Path(__file__).resolve().parents[2] / "training"
-# entry points that build tutor-side parts: the composition root, and the dataset builder's own command
-BUILDERS = {"wiring.py", "build_tutor_dataset.py"}
+# the entry point that builds tutor-side parts: the composition root
+BUILDERS = {"wiring.py"}
 
 
 def _imported_names(path: Path) -> set[str]:
