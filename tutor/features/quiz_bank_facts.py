@@ -37,6 +37,7 @@ _CONJUNCTIONS = ("and ", "or ", "but ")
 # same units ..."): not a clause a learner can match to a head.
 _VERB_START = {"is", "are", "was", "were", "has", "have", "had", "can", "could", "will", "would", "does", "do",
                "did", "makes", "gives", "means", "uses", "needs"}
+_VERB_AFTER_COMMA = re.compile(r", (?:" + "|".join(sorted(_VERB_START)) + r")\b", re.IGNORECASE)
 _FULL = re.compile(r"^(?P<value>.+?) \(full statement: (?P<sentence>.+)\)$", re.DOTALL)
 _NUMBER = re.compile(r"[-+]?\$?\d[\d,]*(?:\.\d+)?\s*(?:%|[A-Za-z]{1,12})?")
 _MIN_CLAUSE_WORDS, _MAX_CLAUSE_WORDS = 4, 30
@@ -113,8 +114,8 @@ def _split_at(body: str, i: int, sep: str) -> tuple[str, str, str] | None:
             if tail.lower().startswith(conj):
                 head, tail, cue = f"{head} {tail[:len(conj) - 1]}", tail[len(conj):], conj.strip()
         first = tail.split()[0].lower() if tail.split() else ""
-        if not first or first in _VERB_START:
-            return None
+        if not first or first in _VERB_START or _VERB_AFTER_COMMA.search(tail):
+            return None  # cut inside the subject: the tail holds the sentence's main verb
     ok = len(head.split()) >= _MIN_CLAUSE_WORDS and _MIN_CLAUSE_WORDS <= len(tail.split()) <= _MAX_CLAUSE_WORDS
     return (head, tail, cue) if ok else None
 
