@@ -218,7 +218,8 @@ def quiz_api(quizzes: QuizMaker, store: LearnerStore, user: str, subject: str, t
                 out.update(quiz_id=ev.quiz_id, notices=list(ev.notices), difficulty=ev.difficulty)
             elif isinstance(ev, ItemReady):
                 it = ev.item
-                out["items"].append({"item_id": it.item_id, "kind": it.kind, "question": it.question,
+                out["items"].append({"item_id": it.item_id, "kind": it.kind, "question_kind": it.question_kind,
+                                     "question": it.question,
                                      "options": list(it.options), "chunk_id": it.chunk_id, "doc_id": it.doc_id,
                                      "topic": it.topic, "elapsed_s": round(ev.elapsed_s, 3)})
             elif isinstance(ev, QuizFinished):
