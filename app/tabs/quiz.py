@@ -19,14 +19,14 @@ from tutor.features.grading import score_markdown
 from tutor.features.quiz import AUTO, ItemReady, QuizFinished, QuizInputError, QuizMaker, QuizRequest, QuizStarted
 from tutor.features.quiz_answer import BlankAnswer, QuizAnswers, UnknownQuizItem
 from tutor.features.quiz_answer import finish_quiz as close_quiz
-from tutor.features.schemas import DIFFICULTIES, KIND_ALIASES, MIXED, QUIZ_KINDS, QuizItem
+from tutor.features.schemas import DIFFICULTIES, MIXED, QUIZ_KINDS, QuizItem
 from tutor.learners import LearnerStore
 from tutor.service import Tutor
 
 logger = logging.getLogger(__name__)
 
 REVIEW = "Review my weak spots"
-KIND_BY_LABEL = {**KIND_ALIASES, **{v: k for k, v in QUIZ_KINDS.items()}}
+KIND_BY_LABEL = {v: k for k, v in QUIZ_KINDS.items()}
 NO_CHANGE = object()  # placeholder: the handler leaves this output as it is
 
 QuizView = tuple[Any, ...]  # (quiz_id, position, shown_at, status, question, options, answer_box, feedback, score)
@@ -168,7 +168,8 @@ def build(tutor: Tutor, quizzes: QuizMaker, answers: QuizAnswers, user_id: gr.St
             difficulty = gr.Radio([AUTO, *DIFFICULTIES], value=AUTO, label="Difficulty (auto follows your accuracy)")
             count = gr.Number(value=5, precision=0, label="Number of questions (1-20)", elem_id="quiz-count")
             kind = gr.Radio(kind_choices(quizzes), value=QUIZ_KINDS[MIXED], label="Question type",
-                            info="Mixed: several kinds from the question bank, over all of the subject's documents")
+                            info="Mixed: several kinds from the question bank, over all of the subject's documents; "
+                            "Multiple choice: a key term of a course sentence")
             review = gr.Checkbox(label=REVIEW, value=False)
             start = gr.Button("Start quiz", variant="primary", elem_id="quiz-start")
         with gr.Column(scale=2):

@@ -41,6 +41,7 @@ _VERB_AFTER_COMMA = re.compile(r", (?:" + "|".join(sorted(_VERB_START)) + r")\b"
 _FULL = re.compile(r"^(?P<value>.+?) \(full statement: (?P<sentence>.+)\)$", re.DOTALL)
 _NUMBER = re.compile(r"[-+]?\$?\d[\d,]*(?:\.\d+)?\s*(?:%|[A-Za-z]{1,12})?")
 _MIN_CLAUSE_WORDS, _MAX_CLAUSE_WORDS = 4, 30
+_GLUE = {"is", "are", "the", "a", "an", "of", "and", "or", "to", "for", "so", "when"}  # prose, not a formula
 
 
 @dataclass(frozen=True)
@@ -99,11 +100,18 @@ def blank_term(sentence: str, term: str) -> str:
     return re.sub(r"\b([Aa])n? (?=" + re.escape(BLANK) + ")", r"\1(n) ", out)
 
 
+def first_item(text: str) -> str:
+    """The text up to a following list item (" - Assuming ..."): the pipeline's sentence splitter sometimes
+    runs two bullet points together."""
+    return re.split(r" - (?=[A-Z])", text, maxsplit=1)[0].strip()
+
+
 def _definition(record: BankRecord) -> BankFact | None:
-    term = defined_term(record.question, record.answer)
+    sentence = first_item(record.answer)
+    term = defined_term(record.question, sentence)
     if term is None:
         return None
-    return BankFact(record, record.answer, term, blank_term(record.answer, term), "term")
+    return BankFact(record, sentence, term, blank_term(sentence, term), "term")
 
 
 def _split_at(body: str, i: int, sep: str) -> tuple[str, str, str] | None:
@@ -117,7 +125,12 @@ def _split_at(body: str, i: int, sep: str) -> tuple[str, str, str] | None:
         if not first or first in _VERB_START or _VERB_AFTER_COMMA.search(tail):
             return None  # cut inside the subject: the tail holds the sentence's main verb
     ok = len(head.split()) >= _MIN_CLAUSE_WORDS and _MIN_CLAUSE_WORDS <= len(tail.split()) <= _MAX_CLAUSE_WORDS
-    return (head, tail, cue) if ok else None
+    return (head, tail, cue) if ok and _prose(head) and _prose(tail) else None
+
+
+def _prose(text: str) -> bool:
+    """Mostly words: a run of numbers ("3 < 27, 9 < 27, then 27, 38") reads as a puzzle, not a clause."""
+    return sum(ch.isalpha() or ch == " " for ch in text) / max(1, len(text)) >= 0.8
 
 
 def split_clause(sentence: str, kind: str) -> tuple[str, str, str] | None:
@@ -140,11 +153,12 @@ def split_clause(sentence: str, kind: str) -> tuple[str, str, str] | None:
 
 
 def _clause(record: BankRecord) -> BankFact | None:
-    made = split_clause(record.answer, record.kind)
+    sentence = first_item(record.answer)
+    made = split_clause(sentence, record.kind)
     if made is None:
         return None
     head, tail, cue = made
-    return BankFact(record, record.answer, tail, f"{head} {BLANK}", record.kind, cue)
+    return BankFact(record, sentence, tail, f"{head} {BLANK}", record.kind, cue)
 
 
 def value_slot(value: str) -> tuple[str, str] | None:
@@ -157,7 +171,8 @@ def value_slot(value: str) -> tuple[str, str] | None:
         return "number", unit or ("decimal" if "." in v else "integer")
     if not re.search(r"[A-Za-z]", v):
         return "arithmetic", ""
-    if sum(len(w) > 3 and w.isalpha() for w in v.split()) > 1 or len(v.split()) > 8:
+    words = v.lower().split()
+    if sum(len(w) > 3 and w.isalpha() for w in words) > 1 or len(words) > 8 or _GLUE & set(words):
         return None
     return "symbolic", ""
 

@@ -21,11 +21,9 @@ MIXED = "mixed"
 # text); "mcq" (a key term of a course sentence) and "short_answer" are built from the course text only.
 QUIZ_KINDS: dict[str, str] = {
     MIXED: "Mixed", "definition": "Definition", "why": "Why (reasons)", "compare": "Compare",
-    "apply": "Apply (fill in the value)", "true_false": "True / false", "mcq": "Key term (multiple choice)",
+    "apply": "Apply (fill in the value)", "true_false": "True / false", "mcq": "Multiple choice",
     "short_answer": "Short answer",
 }
-# Labels an older client may still send.
-KIND_ALIASES: dict[str, str] = {"Multiple choice": "mcq"}
 
 
 @dataclass(frozen=True)
