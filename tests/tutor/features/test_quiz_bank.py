@@ -177,3 +177,10 @@ def test_spread_hands_out_every_fact_at_the_quiz_level_first():
     order = list(spread([f for f in facts if f], "beginner", random.Random(0)))
     assert len(order) == len([f for f in facts if f])
     assert order[0].record.difficulty == "easy"  # the quiz's level first
+
+
+def test_a_topic_quiz_draws_only_from_the_topics_chunks_in_several_kinds(garden):
+    _, items, _ = quiz(garden, learner="topic", subject=SUBJECT, topic="drip irrigation emitters", count=3,
+                       kind="mixed", seed=0)
+    assert len(items) == 3 and {i.doc_id for i in items} == {"gardening/watering.md"}
+    assert all(i.generated_by.startswith("bank:") for i in items) and len({i.question_kind for i in items}) >= 2
