@@ -1,9 +1,14 @@
 """Quiz generation grounded in the knowledge base: every item is built from one indexed chunk.
 
 Owns the flow of a quiz: bound and check the request -> pick chunks (a topic's retrieved chunks,
-the subject's chunks at the chosen level, or the learner's FSRS review queue) -> build items
-(quiz_items.py, from quiz_terms.py and quiz_distractors.py) -> run the checks (quiz_checks.py) ->
-stream each passing item and store it. Answering is quiz_answer.py.
+the subject's chunks at the chosen level, or the learner's FSRS review queue) -> build items -> run the
+checks (quiz_checks.py) -> stream each passing item and store it. Answering is quiz_answer.py.
+
+Items come first from the question bank (quiz_bank.py; the kinds definition, why, compare, apply,
+true_false and "mixed"): the bank records whose source is one of the chosen chunks, parsed
+(quiz_bank_facts.py) and built with distractors of the answer's type (quiz_bank_items.py), handed out
+spread over the kinds and the documents. When the bank has none, or too few, the rest are built from
+the course text (quiz_items.py, from quiz_terms.py and quiz_distractors.py), and the quiz says so.
 
 Why items are built from the chunk, not written by the model: the 135M embedded model invents
 wrong facts (MODELS.md). The model only phrases multiple-choice questions, inside a JSON schema
