@@ -194,6 +194,10 @@ class PathsConfig(_Section):
     data_dir: UserPath = Field(Path("data"), description="Chroma index, SQLite records, model cache")
     interview_bank_dir: UserPath = Field(
         Path("training/data/interview"), description="interview question bank (*.jsonl; tutor/features/interview_bank.py)")
+    quiz_bank_path: UserPath = Field(
+        Path("training/data/qa/qa-kb-v1.jsonl"),
+        description="quiz question bank: the Q&A pairs of `python -m training qa` (JSONL; tutor/features/quiz_bank.py); "
+        "a missing file = quizzes built from the course text only")
 
     @property
     def chroma_dir(self) -> Path:

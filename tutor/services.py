@@ -24,6 +24,7 @@ from tutor.features.interview_store import InterviewStore
 from tutor.features.multimodal.service import Engines, MediaService, make_engines
 from tutor.features.quiz import QuizMaker
 from tutor.features.quiz_answer import QuizAnswers
+from tutor.features.quiz_bank import load_quiz_bank
 from tutor.features.study_plan import PlanMaker
 from tutor.learners import LearnerStore
 from tutor.metrics import MetricsStore
@@ -73,7 +74,7 @@ def build_services(cfg: AppConfig, *, backend: LLMBackend | None = None, embedde
         media=MediaService(cfg, engines or make_engines(cfg), meter),
         learners=learners,
         quizzes=QuizMaker(backend=llm, course=tutor, retriever=retriever, chunks=retriever.store, learners=learners,
-                          cfg=cfg),
+                          cfg=cfg, bank=load_quiz_bank(cfg.paths.quiz_bank_path)),
         quiz_answers=QuizAnswers(learners, metrics, getattr(retriever, "embedder", None), cfg.learning),
         plans=PlanMaker(backend=llm, course=tutor, chunks=retriever.store, learners=learners, cfg=cfg),
         interviews=_interview_coach(cfg, tutor, llm, metrics),

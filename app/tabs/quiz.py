@@ -19,7 +19,7 @@ from tutor.features.grading import score_markdown
 from tutor.features.quiz import AUTO, ItemReady, QuizFinished, QuizInputError, QuizMaker, QuizRequest, QuizStarted
 from tutor.features.quiz_answer import BlankAnswer, QuizAnswers, UnknownQuizItem
 from tutor.features.quiz_answer import finish_quiz as close_quiz
-from tutor.features.schemas import DIFFICULTIES, QUIZ_KINDS, QuizItem
+from tutor.features.schemas import DIFFICULTIES, MIXED, QUIZ_KINDS, QuizItem
 from tutor.learners import LearnerStore
 from tutor.service import Tutor
 
@@ -37,7 +37,8 @@ def _u(value: Any) -> Any:
 
 
 def _question_md(item: QuizItem, position: int, total: int) -> str:
-    return f"**Question {position + 1} of {total}** · {item.topic} · {item.difficulty}\n\n{item.question}"
+    kind = f" · {QUIZ_KINDS[item.question_kind]}" if item.question_kind in QUIZ_KINDS else ""
+    return f"**Question {position + 1} of {total}** · {item.topic} · {item.difficulty}{kind}\n\n{item.question}"
 
 
 def _show(item: QuizItem, position: int, total: int) -> tuple[str, Any, Any]:
@@ -149,6 +150,11 @@ def subject_choices(tutor: Tutor) -> list[str]:
     return tutor.subjects()
 
 
+def kind_choices(quizzes: QuizMaker) -> list[str]:
+    """The labels of the kinds the quiz can make now: mixed, the question bank's kinds, the course-text ones."""
+    return [QUIZ_KINDS[k] for k in quizzes.kinds()]
+
+
 def build(tutor: Tutor, quizzes: QuizMaker, answers: QuizAnswers, user_id: gr.State,
           store: LearnerStore) -> gr.Dropdown:
     """Lay out and wire the tab; returns the subject dropdown (main refreshes its choices)."""
@@ -161,7 +167,9 @@ def build(tutor: Tutor, quizzes: QuizMaker, answers: QuizAnswers, user_id: gr.St
             topic = gr.Textbox(label="Topic (optional)", placeholder="e.g. binary search", elem_id="quiz-topic")
             difficulty = gr.Radio([AUTO, *DIFFICULTIES], value=AUTO, label="Difficulty (auto follows your accuracy)")
             count = gr.Number(value=5, precision=0, label="Number of questions (1-20)", elem_id="quiz-count")
-            kind = gr.Radio(list(QUIZ_KINDS.values()), value=QUIZ_KINDS["mcq"], label="Question type")
+            kind = gr.Radio(kind_choices(quizzes), value=QUIZ_KINDS[MIXED], label="Question type",
+                            info="Mixed: several kinds from the question bank, over all of the subject's documents; "
+                            "Multiple choice: a key term of a course sentence")
             review = gr.Checkbox(label=REVIEW, value=False)
             start = gr.Button("Start quiz", variant="primary", elem_id="quiz-start")
         with gr.Column(scale=2):
@@ -211,7 +219,8 @@ def quiz_api(quizzes: QuizMaker, store: LearnerStore, user: str, subject: str, t
                 out.update(quiz_id=ev.quiz_id, notices=list(ev.notices), difficulty=ev.difficulty)
             elif isinstance(ev, ItemReady):
                 it = ev.item
-                out["items"].append({"item_id": it.item_id, "kind": it.kind, "question": it.question,
+                out["items"].append({"item_id": it.item_id, "kind": it.kind, "question_kind": it.question_kind,
+                                     "question": it.question,
                                      "options": list(it.options), "chunk_id": it.chunk_id, "doc_id": it.doc_id,
                                      "topic": it.topic, "elapsed_s": round(ev.elapsed_s, 3)})
             elif isinstance(ev, QuizFinished):

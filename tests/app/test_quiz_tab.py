@@ -54,6 +54,17 @@ def test_quiz_streams_then_grades_records_and_scores(kb):
     assert [c.item.item_id for c in store.weak_cards("ann")] == [items[1].item_id]  # missed -> review queue
 
 
+def test_the_tab_offers_mixed_and_every_kind_of_the_question_bank(kb):
+    labels = quiz.kind_choices(kb.services.quizzes)
+    assert labels[0] == "Mixed"
+    assert {quiz.QUIZ_KINDS[k] for k in kb.services.quizzes.bank.kinds()} <= set(labels)
+    assert len(kb.services.quizzes.bank.kinds()) == 5
+    views = start(kb, "mixer", kind_label="Mixed", count=5, subject="Machine Learning")
+    items = kb.services.learners.quiz("mixer", views[0][0]).items
+    assert len(items) == 5 and len({i.doc_id for i in items}) >= 2 and len({i.question_kind for i in items}) >= 2
+    assert any(f"· {quiz.QUIZ_KINDS[items[0].question_kind]}" in str(v[4]) for v in views)
+
+
 def test_quiz_answers_of_another_learner_are_refused(kb):
     tutor, store = kb
     quiz_id = start(kb, "p1")[0][0]

@@ -1,9 +1,14 @@
 """Quiz generation grounded in the knowledge base: every item is built from one indexed chunk.
 
 Owns the flow of a quiz: bound and check the request -> pick chunks (a topic's retrieved chunks,
-the subject's chunks at the chosen level, or the learner's FSRS review queue) -> build items
-(quiz_items.py, from quiz_terms.py and quiz_distractors.py) -> run the checks (quiz_checks.py) ->
-stream each passing item and store it. Answering is quiz_answer.py.
+the subject's chunks at the chosen level, or the learner's FSRS review queue) -> build items -> run the
+checks (quiz_checks.py) -> stream each passing item and store it. Answering is quiz_answer.py.
+
+Items come first from the question bank (quiz_bank.py; the kinds definition, why, compare, apply,
+true_false and "mixed"): the bank records whose source is one of the chosen chunks, parsed
+(quiz_bank_facts.py) and built with distractors of the answer's type (quiz_bank_items.py), handed out
+spread over the kinds and the documents. When the bank has none, or too few, the rest are built from
+the course text (quiz_items.py, from quiz_terms.py and quiz_distractors.py), and the quiz says so.
 
 Why items are built from the chunk, not written by the model: the 135M embedded model invents
 wrong facts (MODELS.md). The model only phrases multiple-choice questions, inside a JSON schema
@@ -25,10 +30,14 @@ from tutor.config import AppConfig
 from tutor.errors import InputError, TutorError
 from tutor.features import quiz_checks as checks
 from tutor.features.course import ChunkSource, CourseIndex
+from tutor.features.quiz_bank import QuizBank
+from tutor.features.quiz_bank_facts import BankFact, parse
+from tutor.features.quiz_bank_items import FactPool, build_bank_item, build_fact_pool, spread
 from tutor.features.quiz_distractors import ConceptPool, build_pool
 from tutor.features.quiz_items import build_item, question_request
 from tutor.features.quiz_terms import Candidate, candidates_for, idf_of
-from tutor.features.schemas import DIFFICULTIES, QUIZ_KINDS, QUESTION_SCHEMA, QuizItem, item_id_for
+from tutor.features.schemas import (DIFFICULTIES, MIXED, QUIZ_KINDS, QUESTION_SCHEMA, QuizItem,
+                                    item_id_for)
 from tutor.learners import LearnerStore
 from tutor.retrieval import Retriever
 from tutor.types import CallMeta, Chunk, Completion, RetrievedChunk
@@ -127,13 +136,19 @@ class QuizMaker:
     """Makes quizzes from the course index into a LearnerStore. Holds no per-learner state."""
 
     def __init__(self, *, backend: LLMBackend, course: CourseIndex, retriever: Retriever, chunks: ChunkSource,
-                 learners: LearnerStore, cfg: AppConfig) -> None:
+                 learners: LearnerStore, cfg: AppConfig, bank: QuizBank | None = None) -> None:
         self.backend = backend  # phrases multiple-choice questions; metered, so its calls are recorded
         self.course = course  # subjects, and the recorded coverage check of a topic
         self.retriever = retriever  # a topic's chunks, more of them than the coverage check returns
         self.chunks = chunks
         self.store = learners
         self.cfg = cfg
+        self.bank = bank  # the question bank (read once at start-up); None: items from the course text only
+
+    def kinds(self) -> tuple[str, ...]:
+        """The question kinds to offer: mixed, the bank's kinds, then those built from the course text."""
+        bank = self.bank.kinds() if self.bank is not None else ()
+        return (MIXED, *bank, *(k for k in ("true_false", "mcq", "short_answer") if k not in bank))
 
     def subject_chunks(self, subject: str) -> list[Chunk]:
         chunks, _ = self.chunks.all_chunks(with_embeddings=False)
@@ -171,12 +186,27 @@ class QuizMaker:
         topic = (req.topic or "").strip()
         ordered = self._topic_chunks(req.learner, topic, subject, count, all_chunks) if topic else \
             _level_first(all_chunks, difficulty, rng)
+        facts, bank_note = self._bank_facts(req.kind, ordered, topic or subject)
+        if bank_note:
+            notices.append(bank_note)
         quiz_id = self.store.create_quiz(req.learner, subject, topic, difficulty, req.kind)
         yield QuizStarted(quiz_id, subject, difficulty, count, tuple(notices))
         stats = _Stats()
-        plan = _Plan(quiz_id, req, difficulty, count, idf_of(all_chunks), build_pool(all_chunks), rng, t0)
-        yield from self._items(plan, ordered, stats)
+        concepts = build_pool(all_chunks)
+        # What the course-text generator makes when the bank cannot: true/false stays true/false, the
+        # bank's other kinds become key-term questions.
+        text_req = req if req.kind in ("mcq", "true_false", "short_answer") else dataclasses.replace(req, kind="mcq")
+        plan = _Plan(quiz_id, text_req, difficulty, count, idf_of(all_chunks), concepts, rng, t0)
+        if facts:
+            pool = build_fact_pool(self._subject_facts(all_chunks), concepts)
+            yield from self._bank_items(plan, facts, pool, {c.id: c for c in all_chunks}, stats)
+        from_bank = stats.delivered
+        yield from self._items(plan, ordered, stats)  # tops the quiz up when the bank had too few
         notice = None
+        if facts and stats.delivered > from_bank:
+            notice = (f"The question bank had {from_bank} usable question(s) for this choice; "
+                      f"{stats.delivered - from_bank} more were built from the course text.")
+            logger.info("quiz %s: %s", quiz_id, notice)
         if stats.delivered < count:
             notice = (f"Only {stats.delivered} new question(s) could be made from the course material for this "
                       "choice; try another topic or difficulty." if stats.delivered else
@@ -184,6 +214,59 @@ class QuizMaker:
                       "try another topic or difficulty.")
         yield QuizFinished(quiz_id, stats.delivered, stats.attempted, dict(stats.failed), stats.model_calls,
                            stats.model_passed, time.perf_counter() - t0, notice)
+
+    # ---------------------------------------------------------------- items from the question bank
+
+    def _bank_facts(self, kind: str, chunks: Sequence[Chunk], where: str) -> tuple[list[BankFact], str | None]:
+        """The bank's parsed facts of `kind` ("mixed": every bank kind) whose source is one of `chunks`, and
+        a sentence for the learner when the bank has none (the quiz then uses the course text)."""
+        if kind not in QUIZ_KINDS or kind in ("mcq", "short_answer"):
+            return [], None  # built from the course text by design
+        bank_kinds = self.bank.kinds() if self.bank is not None else ()
+        kinds = set(bank_kinds) if kind == MIXED else {kind}
+        records = [r for r in self.bank.for_chunks(c.id for c in chunks) if r.kind in kinds] if self.bank else []
+        facts = [f for f in map(parse, records) if f is not None]
+        if facts:
+            return facts, None
+        if self.bank is None or not self.bank.records:
+            why = "The question bank is not available"
+        else:
+            why = f"The question bank has no {QUIZ_KINDS[kind].lower()} questions for {where}"
+        note = f"{why}; these questions are built from the course text instead."
+        logger.info("quiz: %s (bank: %s)", note, self.bank.path if self.bank is not None else "none configured")
+        return [], note
+
+    def _subject_facts(self, chunks: Sequence[Chunk]) -> list[BankFact]:
+        """Every parsed fact of the subject, all kinds: where distractors of the answer's type come from."""
+        assert self.bank is not None
+        return [f for f in map(parse, self.bank.for_chunks(c.id for c in chunks)) if f is not None]
+
+    def _bank_items(self, plan: "_Plan", facts: Sequence[BankFact], pool: FactPool, chunk_of: dict[str, Chunk],
+                    stats: "_Stats") -> Iterator[ItemReady]:
+        """Build, check and store bank items, spread over kinds and documents, until the count is reached."""
+        seen = {checks.norm(q) for q in self.store.recent_questions(plan.req.learner, self.cfg.learning.recent_quizzes)}
+        used: set[str] = set()  # answers and source sentences: two items on one fact would hint at each other
+        order = spread(facts, plan.difficulty, plan.rng)
+        for fact in order:
+            if stats.delivered >= plan.count:
+                break
+            keys = {checks.norm(fact.sentence)} | ({checks.norm(fact.answer)} if fact.slot != "tf" else set())
+            if keys & used:
+                continue
+            chunk = chunk_of[fact.record.chunk_id]
+            item = build_bank_item(fact, chunk, pool, plan.rng, plan.difficulty)
+            stats.attempted += 1
+            failed = ("distractors",) if item is None else checks.check_item(item, chunk.text, seen)
+            if failed or item is None:
+                for f in failed:
+                    stats.failed[f] = stats.failed.get(f, 0) + 1
+                continue
+            self.store.add_item(plan.quiz_id, item)
+            seen.add(checks.norm(item.question))
+            used |= keys
+            order.delivered(fact)
+            yield ItemReady(stats.delivered, item, time.perf_counter() - plan.t0)
+            stats.delivered += 1
 
     def _difficulty(self, req: QuizRequest, subject: str, notices: list[str]) -> str:
         """The requested difficulty, or for "auto" the one the learner's recent accuracy calls for."""

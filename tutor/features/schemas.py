@@ -14,8 +14,16 @@ from typing import Any, Literal
 
 Difficulty = Literal["beginner", "intermediate", "advanced"]
 DIFFICULTIES: tuple[str, ...] = ("beginner", "intermediate", "advanced")
-QuizKind = Literal["mcq", "true_false", "short_answer"]
-QUIZ_KINDS: dict[str, str] = {"mcq": "Multiple choice", "true_false": "True / false", "short_answer": "Short answer"}
+QuizKind = Literal["mcq", "true_false", "short_answer"]  # how an item is answered (QuizItem.kind)
+MIXED = "mixed"
+# The question kinds a learner can pick, with their labels. The first six draw from the question bank
+# (tutor/features/quiz_bank.py; "mixed" = several of its kinds, true_false falls back to the course
+# text); "mcq" (a key term of a course sentence) and "short_answer" are built from the course text only.
+QUIZ_KINDS: dict[str, str] = {
+    MIXED: "Mixed", "definition": "Definition", "why": "Why (reasons)", "compare": "Compare",
+    "apply": "Apply (fill in the value)", "true_false": "True / false", "mcq": "Multiple choice",
+    "short_answer": "Short answer",
+}
 
 
 @dataclass(frozen=True)
@@ -33,7 +41,9 @@ class QuizItem:
     subject: str
     difficulty: str
     source_quote: str  # the sentence of the chunk that supports the answer
-    generated_by: str = "kb"  # "model" (phrased by the LLM, passed the checks) or "kb" (built from the chunk)
+    generated_by: str = "kb"  # "model" (phrased by the LLM, passed the checks), "kb" (built from the chunk) or
+    # "bank:<writer>" (from the question bank, written by a template or a model)
+    question_kind: str = ""  # the bank kind (definition, why, compare, apply, true_false); "" for course-text items
 
     @property
     def citation(self) -> str:
