@@ -145,7 +145,7 @@ def _register_api(services: Services, ids: ClientIds) -> None:
     gr.api(_status, api_name="status")
 
     # `learner`: with login off, a label for one of this client's own learners; ignored with login on.
-    def _quiz(subject: str, count: int = 5, kind: str = "mcq", topic: str = "", learner: str = "",
+    def _quiz(subject: str, count: int = 5, kind: str = "mixed", topic: str = "", learner: str = "",
               request: gr.Request = None) -> dict:
         user = ids.api_user(request, learner)
         yield from quiz_tab.quiz_api(services.quizzes, learners, user, subject, topic, count, kind)

@@ -209,7 +209,7 @@ def build(tutor: Tutor, quizzes: QuizMaker, answers: QuizAnswers, user_id: gr.St
 
 
 def quiz_api(quizzes: QuizMaker, store: LearnerStore, user: str, subject: str, topic: str = "", count: Any = 5,
-             kind: str = "mcq", difficulty: str = AUTO) -> Iterator[dict]:
+             kind: str = MIXED, difficulty: str = AUTO) -> Iterator[dict]:
     """Streams {"quiz_id", "items": [...so far], "done", "notices"}; items carry their source chunk id."""
     out: dict[str, Any] = {"quiz_id": "", "items": [], "done": False, "notices": []}
     try:
