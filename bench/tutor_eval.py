@@ -8,7 +8,9 @@ backend and embedder (load_config: SMARTLEARN_* and SMARTLEARN_CONFIG apply), an
   false "not covered" rate on KB questions and off-KB recall (Answer.grounded is False);
 - degeneration rate, Socratic leaks of the final answer, injections obeyed (documents added to a
   throw-away copy of the knowledge base in a temp dir), latency and length percentiles;
-- rubric band accuracy of hand-written interview answers, scored by tutor/features/rubric.py directly.
+- rubric band accuracy of hand-written interview answers, scored by tutor/features/rubric.py directly (with
+  the question and its reference answer, as the interview coach scores).
+`--only rubric` runs the rubric part alone (the configured embedder, no tutor, about a minute).
 `--quick` asks a spread subset (about 13 answers: ~3-4 minutes on the embedded CPU model, seconds on a
 fake backend); retrieval recall always covers every question. The last stdout line is one JSON object.
 """

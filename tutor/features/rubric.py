@@ -254,7 +254,8 @@ def gather(text: str, points: Sequence[str], embed: EmbedFn | None, *, question:
 
 def judge(ev: Evidence, th: Thresholds) -> Judgement:
     """Credit per key point from the prose units that say it and do not contradict it (rubric_meaning.py):
-    1 at the covered threshold (or the lexical one), linear from the partial floor, else 0."""
+    1 at the covered threshold (or the lexical one), linear from the partial floor, else 0; 0 for a point
+    that only contradicting units reach."""
     full = ev.usable & ((ev.lexical >= th.lexical) | (ev.semantic >= th.covered))
     covered = (full & ~ev.contradicts).any(axis=1)
     contradicted = ~covered & (full & ev.contradicts).any(axis=1)
@@ -263,7 +264,8 @@ def judge(ev: Evidence, th: Thresholds) -> Judgement:
         near = np.where(ev.usable & ~ev.contradicts, ev.semantic, 0.0).max(axis=1)
         ramp = np.clip((near - th.partial) / max(th.covered - th.partial, 1e-6), 0.0, 1.0)
         credit = np.maximum(credit, np.where(covered, 1.0, ramp))
-    return Judgement(credit, covered, contradicted)
+    # A point the answer states wrongly earns nothing, however close its other sentences come.
+    return Judgement(np.where(contradicted, 0.0, credit), covered, contradicted)
 
 
 # ---------------------------------------------------------------- scoring
