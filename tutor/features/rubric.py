@@ -175,7 +175,7 @@ def best_matches(answer: str, key_points: Sequence[str], embed: EmbedFn | None,
 class Thresholds:
     """Semantic similarity (MiniLM cosine) at which a point counts as covered, and the floor under which it
     earns nothing; in between it earns linear partial credit ("touched, not said"). Lexical: share of the
-    point's content stems. Values and how they were chosen: see the constants above."""
+    point's claim stems that covers it. Values and how they were chosen: see the constants above."""
     covered: float = SEMANTIC_THRESHOLD
     partial: float = PARTIAL_FLOOR
     lexical: float = LEXICAL_THRESHOLD
@@ -225,7 +225,7 @@ def _cosines(embed: EmbedFn, points: Sequence[str], units: Sequence[str], questi
 @dataclass(frozen=True)
 class Evidence:
     """What the thresholds are applied to: (points, units) similarities and which pairs may count."""
-    lexical: np.ndarray  # share of the point's content stems in the unit
+    lexical: np.ndarray  # share of the point's claim stems in the unit (rubric_meaning.claim_share)
     semantic: np.ndarray  # cosine (0 without an embedder)
     usable: np.ndarray  # the unit reads as prose
     contradicts: np.ndarray  # the unit negates the point or swaps its terms
@@ -269,7 +269,6 @@ def judge(ev: Evidence, th: Thresholds) -> Judgement:
 
 
 # ---------------------------------------------------------------- scoring
-
 
 
 def _zero(key_points: Sequence[str], feedback: str) -> RubricScore:
