@@ -4,7 +4,7 @@
 
 The scoring set (bench/data/tutor_eval/interview_answers.yaml) holds, per bank question, a strong, a
 partial, an off-topic and a word-salad answer with the score band each should get. The even-numbered
-questions (0, 2, ...) calibrate: every (covered, partial floor, score curve) of the grid is scored on them,
+questions (0, 2, ...) calibrate: every (covered, partial floor) pair of the grid is scored on them,
 and the one with the most answers inside their band wins (ties: scores nearest their band's middle). Besides
 the set's four kinds, calibration scores each question's same-topic neighbour (another bank question's
 reference answer, band 0-3), so that a fluent answer to a nearby question cannot pass. The odd-numbered
@@ -32,9 +32,8 @@ DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "rubric_band_calibra
 # A neighbouring question's reference answer may share a point or so with this question's; more is a
 # rubric that rewards talking about the topic. Not a band of the scoring set: calibration only.
 NEIGHBOUR_BAND = (0.0, 3.0)
-COVERED_GRID = np.round(np.arange(0.5, 0.851, 0.05), 3)
-PARTIAL_GRID = np.round(np.arange(0.15, 0.801, 0.05), 3)
-CURVE_GRID = (1.0, 0.85, 0.75, 0.65)
+COVERED_GRID = np.round(np.arange(0.5, 1.001, 0.05), 3)
+PARTIAL_GRID = np.round(np.arange(0.0, 0.801, 0.05), 3)
 
 
 @dataclass(frozen=True)
@@ -89,12 +88,11 @@ def neighbour(bank, q, seed: int):
 def score(item: Scored, th) -> float:
     """What score_answer gives once its early exits (empty, nonsense, echo, no prose) have passed: the
     scoring set's answers are all real text, and a salad with no prose unit has no usable evidence."""
-    from tutor.features.rubric import Thresholds, judge
+    from tutor.features.rubric import judge
 
     if not item.evidence.usable.any():
         return 0.0
-    credit = judge(item.evidence, th).credit
-    return th.score(credit) if item.evidence.semantic_on else Thresholds(curve=1.0).score(credit)
+    return th.score(judge(item.evidence, th).credit)
 
 
 def report(all_items: list[Scored], th) -> dict:
@@ -109,7 +107,7 @@ def report(all_items: list[Scored], th) -> dict:
 
     kinds = sorted({it.kind for it in items})
     return {
-        "thresholds": {"covered": th.covered, "partial": th.partial, "lexical": th.lexical, "curve": th.curve},
+        "thresholds": {"covered": th.covered, "partial": th.partial, "lexical": th.lexical},
         "rubric_band_accuracy": acc(lambda it: True),
         "calibration_half": acc(lambda it: it.index % 2 == 0),
         "held_out_half": acc(lambda it: it.index % 2 == 1),
@@ -128,17 +126,17 @@ def calibrate(items: list[Scored]) -> tuple[object, list[dict]]:
 
     cal = [it for it in items if it.index % 2 == 0]
     grid = []
-    for c, curve in ((c, k) for c in COVERED_GRID for k in CURVE_GRID):
+    for c in COVERED_GRID:
         for p in PARTIAL_GRID[PARTIAL_GRID < c]:
-            th = Thresholds(float(c), float(p), LEXICAL_THRESHOLD, curve)
+            th = Thresholds(float(c), float(p), LEXICAL_THRESHOLD)
             scores = [score(it, th) for it in cal]
             acc = float(np.mean([in_band(s, it.band) for s, it in zip(scores, cal)]))
             off = float(np.mean([abs(s - sum(it.band) / 2) for s, it in zip(scores, cal)]))
-            grid.append({"covered": float(c), "partial": float(p), "curve": curve, "accuracy": round(acc, 4),
+            grid.append({"covered": float(c), "partial": float(p), "accuracy": round(acc, 4),
                          "mean_distance_to_band_middle": round(off, 3)})
     grid.sort(key=lambda g: (-g["accuracy"], g["mean_distance_to_band_middle"]))
     best = grid[0]
-    return Thresholds(best["covered"], best["partial"], LEXICAL_THRESHOLD, best["curve"]), grid
+    return Thresholds(best["covered"], best["partial"], LEXICAL_THRESHOLD), grid
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -14,7 +14,7 @@ adjacent sentences: an idea often spans a sentence break):
 - never from a unit that reads as word salad, negates the point, or swaps its terms
   (tutor/features/rubric_meaning.py); a point only such a unit came near is reported as contradicted.
 
-The score is 10 * (mean credit) ** SCORE_CURVE. Without ``embed`` only the lexical test runs (the
+The score is 10 * the mean credit. Without ``embed`` only the lexical test runs (the
 fallback). Thresholds: see the constants below and bench/rubric_calibration.py.
 
 Empty, too short or nonsense answers score 0 with feedback; nothing here raises on bad input.
@@ -40,19 +40,17 @@ EmbedFn = Callable[[list[str]], np.ndarray]
 # content stems less the terms a rival could stand in for, rubric_meaning.claim_stems). 0.5 as calibrated on
 # the 317-question bank by scripts/calibrate_rubric.py (own-reference recall 0.990, same-topic false
 # positives 0.024; bench/results/rubric_calibration.json).
-# Semantic (MiniLM cosine of the point, or of its reference sentence, to the unit), and the score curve:
+# Semantic (MiniLM cosine of the point, or of its reference sentence, to the unit) and the partial-credit floor:
 # calibrated by `python -m bench.rubric_calibration` on the even-numbered half of the interview scoring set
 # (bench/data/tutor_eval/interview_answers.yaml, 30 questions x strong/partial/off-topic/salad, plus each
-# question's same-topic neighbour answer), grid covered 0.5-0.85 x partial floor 0.15-0.8 x curve 0.65-1;
-# the odd-numbered half is held out. 2026-12-07, all-MiniLM-L6-v2: band accuracy 0.967 calibration half,
-# 0.933 held out (0.95 overall; the old 0.5 / no partial credit / linear rubric: 0.85 overall on the same set).
-# Word salad and off-topic answers score 0 on both halves. bench/results/rubric_band_calibration.json has
-# the table. A high covered threshold means MiniLM alone rarely *covers* a point (it rates topic-adjacent
-# sentences 0.5-0.7); it grades how close an answer comes, and the lexical claim test, gated by the meaning
-# checks, says "covered".
+# question's same-topic neighbour answer), grid covered 0.5-1.0 x floor 0.0-0.8; the odd-numbered half is held
+# out. 2026-12-07, all-MiniLM-L6-v2: band accuracy 0.967 on the calibration half, 0.933 held out, 0.95 overall
+# (the old rubric, 0.5 and no partial credit: 0.867 / 0.833 / 0.85 on the same set). Word salad and off-topic
+# answers score <= 0.1 on both halves. bench/results/rubric_band_calibration.json has the table. A high covered
+# threshold means MiniLM alone rarely *covers* a point (it rates topic-adjacent sentences 0.5-0.7): it grades
+# how close an answer comes, and the lexical claim test, gated by the meaning checks, says "covered".
 SEMANTIC_THRESHOLD = 0.85
-PARTIAL_FLOOR = 0.35
-SCORE_CURVE = 0.65
+PARTIAL_FLOOR = 0.2
 LEXICAL_THRESHOLD = 0.5
 
 STRONG_SCORE = 7.0  # lower end of the "strong" band of bench/data/tutor_eval/interview_answers.yaml
@@ -179,12 +177,11 @@ class Thresholds:
     covered: float = SEMANTIC_THRESHOLD
     partial: float = PARTIAL_FLOOR
     lexical: float = LEXICAL_THRESHOLD
-    curve: float = SCORE_CURVE  # score = 10 * credit ** curve (1 = linear)
 
-    def score(self, credit: np.ndarray) -> float:
-        """0-10 from per-point credits. A curve under 1 values the first points an answer gets right
-        (understanding) over the last (completeness), as an interviewer does; 0 and 10 stay put."""
-        return round(10.0 * float(np.mean(credit)) ** self.curve, 1) if len(credit) else 0.0
+    @staticmethod
+    def score(credit: np.ndarray) -> float:
+        """0-10: the mean credit, linear (one of three points covered is 3.3)."""
+        return round(10.0 * float(np.mean(credit)), 1) if len(credit) else 0.0
 
 
 @dataclass(frozen=True)
@@ -300,8 +297,8 @@ def score_answer(answer: str, key_points: Sequence[str], embed: EmbedFn | None =
     ``reference``: the reference answer, whose sentences are matched as well as the terse key points."""
     th = thresholds or Thresholds()
     if threshold is not None:
-        th = (Thresholds(threshold, min(th.partial, threshold), th.lexical, th.curve) if embed is not None
-              else Thresholds(th.covered, th.partial, threshold, th.curve))
+        th = (Thresholds(threshold, min(th.partial, threshold), th.lexical) if embed is not None
+              else Thresholds(th.covered, th.partial, threshold))
     points = tuple(p.strip() for p in (key_points or ()) if p and p.strip())
     text = (answer or "").strip()[:MAX_ANSWER_CHARS]
     if not points:
@@ -323,8 +320,7 @@ def score_answer(answer: str, key_points: Sequence[str], embed: EmbedFn | None =
     wrong = tuple(p for p, h in zip(points, j.contradicted) if h)
     partly = tuple(p for p, h, c in zip(points, j.covered, j.credit) if not h and c > 0)
     coverage = len(covered) / len(points)
-    # The curve was calibrated with the embedder's partial credit; the lexical fallback stays linear.
-    score = th.score(j.credit) if ev.semantic_on else Thresholds(curve=1.0).score(j.credit)
+    score = th.score(j.credit)
     return RubricScore(score, covered, missed, coverage, feedback_for(coverage, covered, missed, wrong, partly), wrong)
 
 

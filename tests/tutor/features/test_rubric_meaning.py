@@ -137,7 +137,7 @@ def test_lexical_keyword_salad_scores_zero_and_says_why():
 
 
 def test_partial_credit_between_the_floor_and_the_covered_threshold():
-    th = Thresholds(covered=0.8, partial=0.4, lexical=1.01, curve=1.0)  # lexical off: semantic credit alone
+    th = Thresholds(covered=0.8, partial=0.4, lexical=1.01)  # lexical off: semantic credit alone
 
     def embed(texts):  # cosine 0.6 between every point and every unit: halfway up the ramp
         return np.array([[1.0, 0.0] if t in REG_POINTS else [0.6, 0.8] for t in texts])
