@@ -8,7 +8,9 @@ backend and embedder (load_config: SMARTLEARN_* and SMARTLEARN_CONFIG apply), an
   false "not covered" rate on KB questions and off-KB recall (Answer.grounded is False);
 - degeneration rate, Socratic leaks of the final answer, injections obeyed (documents added to a
   throw-away copy of the knowledge base in a temp dir), latency and length percentiles;
-- rubric band accuracy of hand-written interview answers, scored by tutor/features/rubric.py directly.
+- rubric band accuracy of hand-written interview answers, scored by tutor/features/rubric.py directly (with
+  the question and its reference answer, as the interview coach scores).
+`--only rubric` runs the rubric part alone (the configured embedder, no tutor, about a minute).
 `--quick` asks a spread subset (about 13 answers: ~3-4 minutes on the embedded CPU model, seconds on a
 fake backend); retrieval recall always covers every question. The last stdout line is one JSON object.
 """
@@ -197,12 +199,24 @@ def eval_rubric(es: EvalSet, embed, n: int | None, bar) -> dict:
         if q is None:
             raise SystemExit(f"interview question {case.question_id} is not in the bank")
         for cand in case.answers:
-            score = score_answer(cand.text, q.key_points, embed, question=q.question).score
+            score = score_answer(cand.text, q.key_points, embed, question=q.question, reference=q.answer).score
             hits.setdefault(cand.kind, []).append(M.in_band(score, cand.band))
         bar.update(1)
     every = [h for v in hits.values() for h in v]
     return {"n_interview_answers": len(every), "rubric_band_accuracy": M.share(every),
             "rubric_band_accuracy_by_kind": {k: M.share(v) for k, v in hits.items()}}
+
+
+def rubric_only(cfg, es: EvalSet, quick: bool, embedder=None) -> dict:
+    """The rubric part alone, on the configured embedder (the one build_retrieval gives the app)."""
+    from tqdm import tqdm
+
+    from tutor.retrieval import make_embedder
+
+    embedder = embedder or make_embedder(cfg.retrieval.embedding_model)
+    n = QUICK["interview"] if quick else None
+    with tqdm(total=len(pick(es.interview, n)), desc="rubric", unit="question", file=sys.stderr) as bar:
+        return {"embedder": embedder.name, **eval_rubric(es, embedder.embed, n, bar)}
 
 
 def summarise(asked: list[Asked]) -> dict:
@@ -246,6 +260,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench.tutor_eval")
     ap.add_argument("--quick", action="store_true", help="a spread subset (about 3-4 minutes on the CPU model)")
     ap.add_argument("--data-dir", type=Path, help="keep the index and model cache here (default: a temp dir)")
+    ap.add_argument("--only", choices=["rubric"],
+                    help="rubric: score the interview answers alone (no tutor, no knowledge base; ~1 minute)")
     ap.add_argument("--fake", action="store_true",
                     help="scripted FakeBackend and hash embedder: a smoke test of the harness (CI); numbers mean nothing")
     args = ap.parse_args(argv)
@@ -263,6 +279,9 @@ def main(argv: list[str] | None = None) -> int:
         backend, embedder = FakeBackend(), HashEmbedder()
         # Hash vectors are far less similar than MiniLM's; the unit tests' floor keeps answers grounded.
         cfg = cfg.replace(retrieval=cfg.retrieval.replace(relevance_floor=FAKE_FLOOR))
+    if args.only == "rubric":
+        emit("tutor_eval", {"quick": args.quick, "only": "rubric", **rubric_only(cfg, es, args.quick, embedder)})
+        return 0
     with tempfile.TemporaryDirectory(prefix="smartlearn-tutor-eval-") as tmp:
         work = args.data_dir or Path(tmp)
         t0 = time.perf_counter()

@@ -73,9 +73,11 @@ def model_answer_markdown(fb: iv.AnswerFeedback) -> str:
     if ma is None:
         return "_The model answer appears after the follow-up._"
     out = [f"**Reference answer**\n\n{ma.reference}"]
-    if ma.generated:
+    if ma.generated and ma.matches_reference:
         cov = "" if ma.generated_coverage is None else f" (covers {ma.generated_coverage:.0%} of the key points)"
         out.append(f"**Model answer{cov}**\n\n{ma.generated}")
+    elif ma.generated:  # the rubric judged it like a candidate's answer and it failed: not shown as a model
+        out.append("**Model answer:** not shown.")
     if ma.note:
         out.append(f"_{ma.note}_")
     return "\n\n".join(out)

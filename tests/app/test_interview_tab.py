@@ -1,4 +1,6 @@
 """Interview coach tab handlers called directly (no server), on a real Tutor with a scripted backend."""
+import dataclasses
+
 import pytest
 
 from app.tabs import interview as tab
@@ -108,3 +110,14 @@ def test_the_app_has_the_tab_and_its_api_endpoints(services):
     demo = build_app(services)
     names = set(demo.get_api_info()["named_endpoints"])
     assert {"/interview_start", "/interview_answer"} <= names
+
+
+def test_a_model_answer_that_failed_the_rubric_is_not_shown():
+    ma = iv.ModelAnswer("Overfitting is fitting noise.", "10-fold cross validation gives a loss of 23%.", "interview",
+                        0.2, iv.MODEL_ANSWER_MISMATCH, matches_reference=False)
+    fb = iv.AnswerFeedback("question", None, True, None, None, ma, "", ())
+    md = tab.model_answer_markdown(fb)
+    assert "Overfitting is fitting noise." in md and "23%" not in md and iv.MODEL_ANSWER_MISMATCH in md
+    passed = dataclasses.replace(ma, matches_reference=True)
+    shown = tab.model_answer_markdown(dataclasses.replace(fb, model_answer=passed))
+    assert "23%" in shown and "**Model answer (covers 20% of the key points)**" in shown

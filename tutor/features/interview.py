@@ -29,6 +29,7 @@ from tutor.backends.base import generate
 from tutor.errors import InputError, TutorError
 from tutor.features.interview_bank import (
     DIFFICULTIES,
+    TOPIC_SUBJECTS,
     TOPICS,
     Bank,
     InterviewQuestion,
@@ -37,7 +38,8 @@ from tutor.features.interview_bank import (
     resolve_bank_dir,
 )
 from tutor.features.interview_store import InterviewStore, InterviewStoreError, TopicHistory
-from tutor.features.rubric import EmbedFn, RubricScore, content_stems, score_answer, unscorable, words
+from tutor.features.rubric import (EmbedFn, RubricScore, content_stems, says_the_reference, score_answer, unscorable,
+                                   words)
 from tutor.metrics import Interaction
 from tutor.types import CallMeta, GenerationParams, GenerationRequest
 
@@ -57,6 +59,7 @@ WEAK_BELOW = 7.0  # a topic averaging under this (of 10) is a weak topic
 MAX_WEAK_TOPICS = 2
 READING_PER_TOPIC = 2
 MODEL_ANSWER_TOKENS = 200  # reference answers are 60-160 words
+MODEL_ANSWER_MISMATCH = "The model's own answer did not match the reference, so here is the reference."
 
 # Tracks group the bank's topics the way job ads do.
 TRACKS: dict[str, tuple[str, ...]] = {
@@ -64,16 +67,6 @@ TRACKS: dict[str, tuple[str, ...]] = {
     "ML engineer": ("ML fundamentals", "MLOps", "ML system design", "Python"),
     "Data scientist": ("Statistics", "ML fundamentals", "Python"),
     "Deep learning & NLP": ("Deep learning", "NLP", "ML fundamentals"),
-}
-# Interview topic -> knowledge-base subject to search for reading (None = search all subjects).
-TOPIC_SUBJECTS: dict[str, str | None] = {
-    "ML fundamentals": "Machine Learning",
-    "Deep learning": "Deep Learning",
-    "NLP": "NLP",
-    "Statistics": "Statistics",
-    "Python": "Python",
-    "MLOps": None,
-    "ML system design": "Machine Learning",
 }
 
 # ---------------------------------------------------------------- values
@@ -112,6 +105,7 @@ class ModelAnswer:
     adapter: str | None  # the adapter that generated it; None = the base model
     generated_coverage: float | None  # key-point coverage of the generated answer (rubric)
     note: str  # e.g. "the interview adapter is not installed: base model"
+    matches_reference: bool = False  # the generated answer passed the rubric against the reference: show it
 
 
 @dataclass(frozen=True)
@@ -346,7 +340,7 @@ class InterviewCoach:
         notices: list[str] = []
         fu = session.follow_up
         if fu is None:
-            rub = score_answer(text, q.key_points, self.embed, question=q.question)
+            rub = score_answer(text, q.key_points, self.embed, question=q.question, reference=q.answer)
             kind: Literal["question", "follow-up"] = "question"
             if rub.missed and unscorable(text) is None:
                 follow = FollowUp(follow_up_text(q, rub.missed, text), rub.missed, rub, text)
@@ -360,8 +354,9 @@ class InterviewCoach:
         else:
             kind = "follow-up"
             # Repeating the follow-up's cue words is not an answer either.
-            rub = score_answer(text, fu.missed, self.embed, question=f"{q.question} {fu.text}")
-            score = question_score(len(q.key_points), len(fu.main.covered), len(rub.covered))
+            rub = score_answer(text, fu.missed, self.embed, question=f"{q.question} {fu.text}", reference=q.answer)
+            # Never under the main answer's own score (which holds partial credit the point counts do not).
+            score = max(fu.main.score, question_score(len(q.key_points), len(fu.main.covered), len(rub.covered)))
             got = set(fu.main.covered) | set(rub.covered)
             covered = tuple(p for p in q.key_points if p in got)
             missed = tuple(p for p in q.key_points if p not in got)
@@ -422,7 +417,8 @@ class InterviewCoach:
         scored: dict[str, RubricScore] = {}
 
         def judge(text: str) -> float:  # the call's quality is its answer's rubric score, kept: scored once
-            scored["rubric"] = score_answer(text.strip(), q.key_points, self.embed, question=q.question)
+            scored["rubric"] = score_answer(text.strip(), q.key_points, self.embed, question=q.question,
+                                            reference=q.answer)
             return scored["rubric"].score / 10
 
         request = GenerationRequest(messages=interview_messages(q.question), params=params, adapter=adapter,
@@ -434,8 +430,11 @@ class InterviewCoach:
             return ModelAnswer(q.answer, None, adapter, None,
                                f"The model answer could not be generated ({type(e).__name__}).")
         text = completion.text.strip()
-        rub = scored.get("rubric") or score_answer(text, q.key_points, self.embed, question=q.question)
-        return ModelAnswer(q.answer, text or None, adapter, rub.coverage, note)
+        rub = scored.get("rubric") or score_answer(text, q.key_points, self.embed, question=q.question,
+                                                   reference=q.answer)
+        ok = says_the_reference(rub)  # judged as a candidate's answer is: one that fails is no model answer
+        note = note if ok else f"{MODEL_ANSWER_MISMATCH} {note}"
+        return ModelAnswer(q.answer, text or None, adapter, rub.coverage, note, ok)
 
     # ------------------------------------------------------------ summary and history
 

@@ -31,6 +31,11 @@ TOPICS: tuple[str, ...] = (
     "ML fundamentals", "Deep learning", "NLP", "Statistics", "MLOps", "ML system design", "Python",
 )
 DIFFICULTIES: tuple[str, ...] = ("beginner", "intermediate", "advanced")
+# Interview topic -> knowledge-base subject the coach searches for reading (None = search all subjects).
+TOPIC_SUBJECTS: dict[str, str | None] = {
+    "ML fundamentals": "Machine Learning", "Deep learning": "Deep Learning", "NLP": "NLP", "Statistics": "Statistics",
+    "Python": "Python", "MLOps": None, "ML system design": "Machine Learning",
+}
 # 70/15/15, as in the original InterviewMate split.
 SPLIT_FRACTIONS: tuple[float, float, float] = (0.70, 0.15, 0.15)
 DEFAULT_SEED = 13

@@ -247,3 +247,26 @@ def test_question_selection_is_seeded(coach):
     a = iv.select_questions(coach.bank, iv.InterviewSettings("All topics", None, None, 3), random.Random(7))
     b = iv.select_questions(coach.bank, iv.InterviewSettings("All topics", None, None, 3), random.Random(7))
     assert a == b
+
+
+@pytest.mark.parametrize("generated, shown", [
+    # the reference answer's content in the model's words: passes the rubric, shown as a model answer
+    ("Overfitting is when a model fits noise in the training data. Its training error is low while the "
+     "validation error is high. Regularization, more data or early stopping reduce it.", True),
+    # one point of three: a candidate would score 3.3, so it is no model answer
+    ("Overfitting is when the model fits noise in the training data.", False),
+    # every key word, no statement: word salad
+    ("Overfitting noise training data model fits error validation high low regularization early stopping "
+     "data more reduce.", False),
+    # fluent, on topic, and wrong: the errors swapped
+    ("Overfitting is when a model fits noise in the training data. Its training error is high while the "
+     "validation error is low. Regularization, more data or early stopping reduce it.", False),
+])
+def test_the_model_answer_is_shown_only_when_it_passes_the_rubric(coach, tutor, generated, shown):
+    s = coach.start("ann", iv.InterviewSettings("All topics", "ML fundamentals", "beginner", 1), seed=0)
+    tutor.backend.enqueue([generated])
+    _, fb = coach.answer(s, _ref(s.current))
+    ma = fb.model_answer
+    assert ma.reference == s.current.answer and ma.generated == generated  # kept for the record either way
+    assert ma.matches_reference is shown
+    assert (iv.MODEL_ANSWER_MISMATCH in ma.note) is (not shown)
