@@ -11,8 +11,7 @@ A candidate is a window of 1-3 adjacent sentences of one chunk. It is scored by 
 question, in this order of weight: the IDF-weighted share of the question's content words the window
 holds (a window that names what was asked), the share in its section heading (the section is about the
 question), and the embedder's cosine to the question (the mean of its sentences' vectors, so each
-sentence is embedded once); each sentence beyond the first costs LENGTH_COST, so a longer window wins
-only when it adds what was asked. Weights measured with bench/tutor_eval.py key_point_fact_share_all
+sentence is embedded once), plus LENGTH_COST per sentence beyond the first. Weights measured with bench/tutor_eval.py key_point_fact_share_all
 (the share of the key facts the quote alone carries, no model needed), chosen on the even-numbered dev
 questions and checked on the odd ones (numbers in the constants' comments).
 """
@@ -33,11 +32,20 @@ from tutor.types import RetrievedChunk
 
 LABEL = "**From the course"
 MIN_WORDS, MAX_WORDS = 6, 60  # per sentence: shorter is rarely a statement; longer is a paragraph
-WINDOW_SENTENCES = 3  # at most this many adjacent sentences in one quote
-WINDOW_WORDS = 75  # ... and at most this many words: the quote is a point, not the section
-LEXICAL_WEIGHT = 0.5  # the question's content words in the window, against cosine (0-1 each)
-HEADING_WEIGHT = 0.2  # the question's words in the section heading
-LENGTH_COST = 0.06  # per sentence beyond the first
+# Measured on the 84 dev questions (key_point_fact_share_all; even / odd halves; all-facts share in brackets):
+# the best single sentence by cosine with the heading (before) 0.52 all; windows of up to 3 sentences and
+# 75 words 0.61 / 0.63 (0.48 / 0.48); up to 5 sentences and 90 words with a small bonus per sentence
+# 0.66 / 0.68 (0.57 / 0.55), extract p50 48 words, p95 85. 110 words gained 2 points more, but the shown
+# answer must stay under 200 words with the model's explanation. The facts are in the retrieved
+# sentences for 81% of the questions, the ceiling of any extract.
+WINDOW_SENTENCES = 5  # at most this many adjacent sentences in one quote
+WINDOW_WORDS = 90  # ... and at most this many words: the quote is the point, not the section
+LEXICAL_WEIGHT = 0.3  # the question's content words in the window, against cosine (0-1 each)
+HEADING_WEIGHT = 0.2  # the question's words in the section heading (0.1-0.4 measured the same)
+# Per sentence beyond the first. Slightly negative: the mean vector's cosine already drops when a sentence
+# off the question joins, so among windows that stay on the question the longer one (more of the answer)
+# wins; 0 and above measured 4-7 points fewer facts.
+LENGTH_COST = -0.02
 _FENCE = re.compile(r"```.*?```", re.DOTALL)
 _LIST_MARK = re.compile(r"^\s*(?:[-*+]|\d+[.)])\s+")
 # A sentence that addresses the model rather than the learner (a prompt injection inside a document) is
@@ -46,6 +54,10 @@ _INSTRUCTION = re.compile(
     r"\b(?:ignore|disregard|forget)\b.{0,40}\b(?:instructions?|rules|notes|prompt)\b|\bnew instructions\b"
     r"|\b(?:system|assistant|administrator|AI tutor)\b\s*(?:notice|note|message)?\s*[:\]]"
     r"|\byou are now\b|\breply only with\b", re.IGNORECASE)
+# A sentence about the document itself ("This lesson covers ...") says what is coming, not what is true: the
+# lesson intro matched many questions' words and was quoted instead of the answer.
+_META = re.compile(r"^(?:in\s+)?(?:this|the following)\b[^.]{0,30}?\b(?:document|lesson|chapter|section|guide|"
+                   r"article|page|tutorial|course|notes?)\b", re.IGNORECASE)
 # Sentences that show a worked result (a number computed, an example): left out of a Socratic hint, which
 # names the concept and the rule but must not hand over the result.
 _WORKED = re.compile(
@@ -97,16 +109,36 @@ class Selection:
 
 def is_statement(s: str) -> bool:
     """A complete sentence worth quoting: a chunk can start mid-sentence (overlap), flattened lists read as
-    run-ons, inline code reads badly out of context, and an instruction to the model is not course content."""
+    run-ons, inline code reads badly out of context, and neither an instruction to the model nor a sentence
+    about the document itself is course content."""
     n = len(s.split())
     return (MIN_WORDS <= n <= MAX_WORDS and s[-1] in ".!?:" and (s[0].isupper() or s[0].isdigit())
-            and "`" not in s and " - " not in s and not _INSTRUCTION.search(s))
+            and "`" not in s and " - " not in s and not _INSTRUCTION.search(s) and not _META.search(s))
+
+
+def _lines(text: str) -> list[str]:
+    """Prose lines of a chunk, a hard-wrapped paragraph joined into one: a sentence that runs over a line
+    break is one sentence. List items, headings, tables and quotes stay lines of their own."""
+    out: list[str] = []
+    joinable = False
+    for line in _FENCE.sub("\n\n", text).splitlines():
+        stripped = line.strip()
+        if not stripped:
+            joinable = False
+            continue
+        item = bool(_LIST_MARK.match(line)) or stripped.startswith(("#", "|", ">"))
+        if joinable and not item:
+            out[-1] = f"{out[-1]} {stripped}"
+        else:
+            out.append(stripped)
+        joinable = not stripped.startswith(("#", "|", ">"))
+    return out
 
 
 def chunk_sentences(text: str) -> list[str]:
     """A chunk's candidate sentences in order; code blocks, headings, tables and fragments left out."""
     out: list[str] = []
-    for line in _FENCE.sub(" ", text).splitlines():
+    for line in _lines(text):
         line = _LIST_MARK.sub("", line).strip()
         if not line or line.startswith(("#", "|", ">")):
             continue
@@ -168,7 +200,11 @@ def select(question: str, hits: Sequence[RetrievedChunk], embedder: Embedder,
     vecs = embedder.embed([question] + texts)
     q, row = vecs[0], {key: vecs[n + 1] for n, key in enumerate(flat)}
     toks = {key: set(tokenize(texts[n])) for n, key in enumerate(flat)}
-    windows = _windows(sentences, heads)
+    # A quote starts on a sentence that names something asked when any of its sentences does, so it never
+    # opens on the neighbour before the answer.
+    windows = [w for w in _windows(sentences, heads)
+               if toks[(w.source_index, w.start)] & set(words)
+               or not any(toks[(w.source_index, w.start + k)] & set(words) for k in range(len(w.sentences)))]
     scores = []
     for w in windows:
         keys = [(w.source_index, w.start + k) for k in range(len(w.sentences))]

@@ -52,16 +52,19 @@ SUGGESTIONS = 3  # closest course sections offered under the not-covered notice
 
 
 def not_covered_notice(hits: Sequence[RetrievedChunk]) -> str:
-    """The plain notice, then the nearest course sections (distinct), so the learner has somewhere to go."""
-    seen: list[str] = []
+    """The plain notice, then the nearest course sections grouped by document ("*Title* (section; section)"),
+    so the learner has somewhere to go without the same title said once per section."""
+    topics: dict[str, list[str]] = {}
     for h in hits:
         c = h.chunk
-        topic = f"{c.title} — {c.section}" if c.section and c.section != c.title else c.title
-        if topic and topic not in seen:
-            seen.append(topic)
-    if not seen:
+        leaf = c.section.split(" > ")[-1] if c.section else ""
+        leaves = topics.setdefault(c.title, [])
+        if leaf and leaf != c.title and leaf not in leaves:
+            leaves.append(leaf)
+    if not topics:
         return NOT_COVERED_NOTICE
-    listed = "; ".join(f"*{t}*" for t in seen[:SUGGESTIONS])
+    listed = "; ".join(f"*{t}*" + (f" ({'; '.join(leaves)})" if leaves else "")
+                       for t, leaves in list(topics.items())[:SUGGESTIONS])
     return NOT_COVERED_NOTICE + f"The closest topics the course does cover: {listed}.\n\n"
 
 

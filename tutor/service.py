@@ -254,7 +254,8 @@ class Tutor:
         if adapter is None and grounded and not hint_turn:
             adapter = self.chat_adapter()
         prefix = self._prefix(question, retrieval, hits, key, hint_turn, followup=grounded and problem is not None)
-        request = GenerationRequest(messages=messages, params=self._generation_params(grounded, hint_turn, prefix),
+        shown = key.text if key else prefix  # what the guard counts as said (tutor/backends/repetition.py)
+        request = GenerationRequest(messages=messages, params=self._generation_params(grounded, hint_turn, shown),
                                     adapter=adapter, meta=CallMeta(operation, user))
         return _AnswerPlan(question, notice, subject, user, operation, retrieval, grounded, tuple(hits),
                            prompting.make_sources(hits), request, prefix, hint_turn)

@@ -110,6 +110,25 @@ def clean_cut(text: str, cut: int, floor: int = 0) -> int:
     return ends[-1] if ends else max(cut, floor)
 
 
+def context_sentences(context: str) -> tuple[str, ...]:
+    """The normalised sentences of the context (as `copy_start` compares them)."""
+    return tuple(k for k, _, _ in _sentence_keys(_outside_code(context)) if len(k.split()) >= MIN_SENTENCE_WORDS)
+
+
+def copy_start(text: str, sentences: tuple[str, ...]) -> int | None:
+    """Where the unfinished last sentence of `text` starts, when it reads so far like the start of one of
+    the context's `sentences`: it may be a copy of the extract, so it is held back until it ends (and is
+    cut whole) or turns into something else (and is shown)."""
+    if not sentences:
+        return None
+    ends = [m.end() for m in _SENT_END.finditer(text)]
+    start = ends[-1] if ends else 0
+    key = " ".join(_WORD.findall(_MARKER.sub(" ", text[start:].lower())))
+    if not key:
+        return None
+    return start if any(s.startswith(key) for s in sentences) else None
+
+
 _SOFT_END = re.compile(r"[.!?](?=\s)|\n\n")
 
 

@@ -13,7 +13,7 @@ a clean stop (finish reason "stop"), so a bounded answer never ends mid-sentence
 """
 from __future__ import annotations
 
-from tutor.backends.repetition import clean_cut, find_degeneration, soft_end
+from tutor.backends.repetition import clean_cut, context_sentences, copy_start, find_degeneration, soft_end
 from tutor.types import GenerationParams
 
 HOLD_CHARS = 32  # about one word 4-gram: the stream still flows word by word, a few words behind
@@ -53,6 +53,7 @@ class StopScanner:
         self.stops = tuple(s for s in stops if s)
         self.guard = guard
         self.context = context
+        self._context_keys = context_sentences(context) if guard else ()
         self.soft_words = soft_words
         self._buf = ""
         self._emitted = 0
@@ -87,6 +88,9 @@ class StopScanner:
         safe = len(self._buf) - partial_stop_len(self._buf[self._emitted:], self.stops)
         if self.guard:
             safe = min(safe, max(self._emitted, len(self._buf) - HOLD_CHARS))
+            copying = copy_start(self._buf, self._context_keys)
+            if copying is not None:  # maybe the extract again: hold the sentence until it decides
+                safe = min(safe, max(self._emitted, copying))
         out, self._emitted = self._buf[self._emitted:safe], max(self._emitted, safe)
         return out, False
 
@@ -96,7 +100,11 @@ class StopScanner:
         d = find_degeneration(text, self.context)
         if d is None:
             return False
-        self._buf = text[:clean_cut(text, d.cut, self._emitted)]
+        cut = d.cut
+        copying = copy_start(text, self._context_keys)
+        if copying is not None and copying <= cut:  # a loop inside a held copy of the extract: drop it whole
+            cut = copying
+        self._buf = text[:clean_cut(text, cut, self._emitted)]
         self.degenerate = d.reason
         return True
 
