@@ -35,9 +35,10 @@ MIN_WORDS, MAX_WORDS = 6, 60  # per sentence: shorter is rarely a statement; lon
 # Measured on the 84 dev questions (key_point_fact_share_all; even / odd halves; all-facts share in brackets):
 # the best single sentence by cosine with the heading (before) 0.52 all; windows of up to 3 sentences and
 # 75 words 0.61 / 0.63 (0.48 / 0.48); up to 5 sentences and 90 words with a small bonus per sentence
-# 0.66 / 0.68 (0.57 / 0.55), extract p50 48 words, p95 85. 110 words gained 2 points more, but the shown
-# answer must stay under 200 words with the model's explanation. The facts are in the retrieved
-# sentences for 81% of the questions, the ceiling of any extract.
+# 0.66 / 0.68 (0.57 / 0.55), extract p50 43 words, p95 85; with formulas ("A - lambda I") no longer taken
+# for flattened lists, 0.69 / 0.77 (0.60 / 0.62). 110 words gained 2 points more, but the shown answer must
+# stay under 200 words with the model's explanation. The facts are in the retrieved sentences for 81% of
+# the questions, the ceiling of any extract.
 WINDOW_SENTENCES = 5  # at most this many adjacent sentences in one quote
 WINDOW_WORDS = 90  # ... and at most this many words: the quote is the point, not the section
 LEXICAL_WEIGHT = 0.3  # the question's content words in the window, against cosine (0-1 each)
@@ -54,14 +55,18 @@ _INSTRUCTION = re.compile(
     r"\b(?:ignore|disregard|forget)\b.{0,40}\b(?:instructions?|rules|notes|prompt)\b|\bnew instructions\b"
     r"|\b(?:system|assistant|administrator|AI tutor)\b\s*(?:notice|note|message)?\s*[:\]]"
     r"|\byou are now\b|\breply only with\b", re.IGNORECASE)
+# Words joined by " - " are a flattened list ("Schedules matter - warmup helps"); "A - lambda I" or "k - 1"
+# is a formula, and formulas are much of what a maths course states.
+_DASHED = re.compile(r"[A-Za-z]{3,} - [A-Za-z]{3,}")
 # A sentence about the document itself ("This lesson covers ...") says what is coming, not what is true: the
 # lesson intro matched many questions' words and was quoted instead of the answer.
 _META = re.compile(r"^(?:in\s+)?(?:this|the following)\b[^.]{0,30}?\b(?:document|lesson|chapter|section|guide|"
                    r"article|page|tutorial|course|notes?)\b", re.IGNORECASE)
 # Sentences that show a worked result (a number computed, an example): left out of a Socratic hint, which
-# names the concept and the rule but must not hand over the result.
+# names the concept and the rule but must not hand over the result. "= 0" is left in: it states a condition
+# ("det(A - lambda I) = 0"), not a computed value.
 _WORKED = re.compile(
-    r"\bworked example\b|\bfor example\b|\be\.g\.|\bexample\b|=\s*-?\(?\d|\b(?:equals|gives|is)\s+-?\d"
+    r"\bworked example\b|\bfor example\b|\be\.g\.|\bexample\b|=\s*-?\(?(?!0(?![\d.]))\d|\b(?:equals|gives|is)\s+-?\d"
     r"|\d\.\d|\d\s*%|\b\d+\s*/\s*\d+\b", re.IGNORECASE)
 
 
@@ -113,7 +118,7 @@ def is_statement(s: str) -> bool:
     about the document itself is course content."""
     n = len(s.split())
     return (MIN_WORDS <= n <= MAX_WORDS and s[-1] in ".!?:" and (s[0].isupper() or s[0].isdigit())
-            and "`" not in s and " - " not in s and not _INSTRUCTION.search(s) and not _META.search(s))
+            and "`" not in s and not _DASHED.search(s) and not _INSTRUCTION.search(s) and not _META.search(s))
 
 
 def _lines(text: str) -> list[str]:
