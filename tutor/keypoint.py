@@ -25,7 +25,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from tutor.retrieval.bm25 import tokenize
-from tutor.retrieval.chunking import split_sentences
+from tutor.retrieval.chunking import SECTION_SEP, split_sentences
 from tutor.retrieval.coverage import content_words
 from tutor.retrieval.embeddings import Embedder
 from tutor.types import RetrievedChunk
@@ -47,6 +47,9 @@ HEADING_WEIGHT = 0.2  # the question's words in the section heading (0.1-0.4 mea
 # off the question joins, so among windows that stay on the question the longer one (more of the answer)
 # wins; 0 and above measured 4-7 points fewer facts.
 LENGTH_COST = -0.02
+# A document's introduction (text under the title alone) previews every topic of the lesson, so it shares
+# words with many questions without answering them.
+INTRO_COST = 0.1  # measured neutral on the dev share (it only moves which sentences tie), and the intro stays out
 _FENCE = re.compile(r"```.*?```", re.DOTALL)
 _LIST_MARK = re.compile(r"^\s*(?:[-*+]|\d+[.)])\s+")
 # A sentence that addresses the model rather than the learner (a prompt injection inside a document) is
@@ -218,7 +221,7 @@ def select(question: str, hits: Sequence[RetrievedChunk], embedder: Embedder,
         held = set().union(*(toks[k] for k in keys))
         scores.append(cos + LEXICAL_WEIGHT * _share(words, held, idf)
                       + HEADING_WEIGHT * _share(words, set(tokenize(w.heading)), idf)
-                      - LENGTH_COST * (len(w.sentences) - 1))
+                      - LENGTH_COST * (len(w.sentences) - 1) - (INTRO_COST if SECTION_SEP not in w.heading else 0.0))
     return Selection(tuple(windows), tuple(scores), sentences)
 
 
