@@ -82,7 +82,7 @@ class _AnswerPlan:
     hits: tuple[RetrievedChunk, ...]  # empty when not grounded
     sources: tuple[Source, ...]
     request: GenerationRequest
-    prefix: str  # shown before the model's words: the quoted key point, or the not-covered notice
+    prefix: str  # shown before the model's words: the quoted extract, a hint's course idea, an attempt check, or the notice
     hint_turn: bool  # a Socratic first reply: a hint and a guiding question, never the answer
 
 
