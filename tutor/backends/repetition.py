@@ -62,20 +62,22 @@ def _ngram_cut(text: str, context: str = "") -> int | None:
     return None
 
 
-def _sentence_keys(text: str) -> Iterator[tuple[str, int, str]]:
-    """(normalised words, start, sentence) for each sentence of `text`."""
+def _sentence_keys(text: str) -> Iterator[tuple[str, int, str, bool]]:
+    """(normalised words, start, sentence, whether it has ended) for each sentence of `text`."""
     start = 0
     for m in _SENT_END.finditer(text + "\n"):
         sent = text[start:m.end()]
-        yield " ".join(_WORD.findall(_MARKER.sub(" ", sent.lower()))), start, sent
+        yield " ".join(_WORD.findall(_MARKER.sub(" ", sent.lower()))), start, sent, m.end() <= len(text)
         start = m.end()
 
 
 def _sentence_cut(text: str, context: str = "") -> int | None:
-    seen = {k for k, _, _ in _sentence_keys(context) if len(k.split()) >= MIN_SENTENCE_WORDS}
-    for key, start, sent in _sentence_keys(text):
+    said = {k for k, _, _, _ in _sentence_keys(context) if len(k.split()) >= MIN_SENTENCE_WORDS}
+    seen: set[str] = set()
+    for key, start, sent, finished in _sentence_keys(text):
         if len(key.split()) >= MIN_SENTENCE_WORDS:
-            if key in seen:
+            # the context's sentence only once this one has ended: "X is Y;" may go on differently
+            if key in seen or (finished and key in said):
                 return start + (len(sent) - len(sent.lstrip()))
             seen.add(key)
     return None
@@ -112,7 +114,7 @@ def clean_cut(text: str, cut: int, floor: int = 0) -> int:
 
 def context_sentences(context: str) -> tuple[str, ...]:
     """The normalised sentences of the context (as `copy_start` compares them)."""
-    return tuple(k for k, _, _ in _sentence_keys(_outside_code(context)) if len(k.split()) >= MIN_SENTENCE_WORDS)
+    return tuple(k for k, _, _, _ in _sentence_keys(_outside_code(context)) if len(k.split()) >= MIN_SENTENCE_WORDS)
 
 
 def copy_start(text: str, sentences: tuple[str, ...]) -> int | None:
