@@ -40,7 +40,7 @@ class Citations:
         The streamed text already showed the model's markers; the final answer (what the tabs keep) is
         checked. A grounded answer with no marker at all is attributed to the excerpt it overlaps most,
         so the learner can check the source."""
-        if not self.hits:
+        if not self.hits or not body.strip():  # nothing written (e.g. stopped copying the extract): nothing to cite
             return body, ""
         if self.cited:
             fixed, _moved = repoint_citations(body, self.hits)

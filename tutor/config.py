@@ -135,7 +135,7 @@ class GenerationConfig(_Section):
                                       description="1.0 = off; small models loop without a little")
     seed: int = Field(0, description="sampling seed (used when temperature > 0)")
     key_point: bool = Field(
-        True, description="open each grounded answer with the course sentence closest to the question, quoted and "
+        True, description="open each grounded answer with the course sentences that answer the question, quoted and "
         "cited (tutor/keypoint.py); helps most with small models that ramble")
     chat_adapter: str = Field(
         "tutor", description="LoRA adapter (adapters/<name>) for grounded chat answers, trained on the app's own "

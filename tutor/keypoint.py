@@ -1,20 +1,19 @@
-"""Key point: the course sentence(s) that best answer a question, quoted at the top of an answer.
+"""Key point: the course sentences that answer a question, quoted at the top of an answer and sent to the model.
 
 Why: the embedded 135M model often rambles or invents facts even when retrieval found the right
-passage. Quoting the retrieved sentence that answers the question gives the learner one correct,
-cited statement from the course in every grounded answer, whatever the model then writes.
-Extractive, so it can only be as wrong as the course material.
+passage. Quoting the retrieved sentences that answer the question gives the learner a correct, cited
+statement from the course in every grounded answer, whatever the model then writes. Extractive, so it
+can only be as wrong as the course material. The same selection gives the model short notes (the
+answering sentences of each retrieved chunk) instead of three whole chunks: a smaller prompt is faster
+on a CPU (prompt processing dominates there), and a small model copies less of what does not answer.
 
-A candidate sentence is scored by the embedder's cosine plus the IDF-weighted share of the question's
-topic words in its section heading (the section is about the question), and optionally in the sentence
-itself; the best one is then extended by the next sentence of its chunk when the pair scores at least
-as well (a definition often runs on: "... the limit of the slope of secant lines. Geometrically, it is
-the slope of the tangent line."). Measured with bench/tutor_eval.py key_point_fact_share_all (the share
-of the key facts the quote alone carries, no model needed), weights chosen on the even-numbered dev
-questions, odd ones held out: the best single sentence by cosine (before) 0.494 all / 0.476 odd; now
-0.516 all / 0.492 odd. Words in the sentence itself (LEXICAL_WEIGHT 0.1-1.0) did not help on the even
-questions, so that weight is 0. (Any adjacent pair as a candidate measured 0.58, but then the quote can
-start on a neighbour before the answering sentence.)
+A candidate is a window of 1-3 adjacent sentences of one chunk. It is scored by what answers the
+question, in this order of weight: the IDF-weighted share of the question's content words the window
+holds (a window that names what was asked), the share in its section heading (the section is about the
+question), and the embedder's cosine to the question (the mean of its sentences' vectors, so each
+sentence is embedded once), plus LENGTH_COST per sentence beyond the first. Weights measured with bench/tutor_eval.py key_point_fact_share_all
+(the share of the key facts the quote alone carries, no model needed), chosen on the even-numbered dev
+questions and checked on the odd ones (numbers in the constants' comments).
 """
 from __future__ import annotations
 
@@ -26,18 +25,52 @@ from typing import Callable, Sequence
 import numpy as np
 
 from tutor.retrieval.bm25 import tokenize
-from tutor.retrieval.chunking import split_sentences
+from tutor.retrieval.chunking import SECTION_SEP, split_sentences
 from tutor.retrieval.coverage import content_words
 from tutor.retrieval.embeddings import Embedder
 from tutor.types import RetrievedChunk
 
 LABEL = "**From the course"
-MIN_WORDS, MAX_WORDS = 6, 60  # shorter is rarely a statement; longer is a paragraph, not a point
-LEXICAL_WEIGHT = 0.0  # the question's words in the candidate, against cosine (0-1 each): measured, no gain
-HEADING_WEIGHT = 0.1  # the question's words in the section heading
-PAIR_MARGIN = 0.0  # subtracted from a best sentence extended by its next one
+MIN_WORDS, MAX_WORDS = 6, 60  # per sentence: shorter is rarely a statement; longer is a paragraph
+# Measured on the 84 dev questions (key_point_fact_share_all; even / odd halves; all-facts share in brackets):
+# the best single sentence by cosine with the heading (before) 0.52 all; windows of up to 3 sentences and
+# 75 words 0.61 / 0.63 (0.48 / 0.48); up to 5 sentences and 90 words with a small bonus per sentence
+# 0.66 / 0.68 (0.57 / 0.55), extract p50 43 words, p95 85; with formulas ("A - lambda I") no longer taken
+# for flattened lists, 0.69 / 0.77 (0.60 / 0.62). 110 words gained 2 points more, but the shown answer must
+# stay under 200 words with the model's explanation. The facts are in the retrieved sentences for 81% of
+# the questions, the ceiling of any extract.
+WINDOW_SENTENCES = 5  # at most this many adjacent sentences in one quote
+WINDOW_WORDS = 90  # ... and at most this many words: the quote is the point, not the section
+LEXICAL_WEIGHT = 0.3  # the question's content words in the window, against cosine (0-1 each)
+HEADING_WEIGHT = 0.2  # the question's words in the section heading (0.1-0.4 measured the same)
+# Per sentence beyond the first. Slightly negative: the mean vector's cosine already drops when a sentence
+# off the question joins, so among windows that stay on the question the longer one (more of the answer)
+# wins; 0 and above measured 4-7 points fewer facts.
+LENGTH_COST = -0.02
+# A document's introduction (text under the title alone) previews every topic of the lesson, so it shares
+# words with many questions without answering them.
+INTRO_COST = 0.1  # measured neutral on the dev share (it only moves which sentences tie), and the intro stays out
 _FENCE = re.compile(r"```.*?```", re.DOTALL)
 _LIST_MARK = re.compile(r"^\s*(?:[-*+]|\d+[.)])\s+")
+# A sentence that addresses the model rather than the learner (a prompt injection inside a document) is
+# never quoted or sent: it cannot be what answers a course question.
+_INSTRUCTION = re.compile(
+    r"\b(?:ignore|disregard|forget)\b.{0,40}\b(?:instructions?|rules|notes|prompt)\b|\bnew instructions\b"
+    r"|\b(?:system|assistant|administrator|AI tutor)\b\s*(?:notice|note|message)?\s*[:\]]"
+    r"|\byou are now\b|\breply only with\b", re.IGNORECASE)
+# Words joined by " - " are a flattened list ("Schedules matter - warmup helps"); "A - lambda I" or "k - 1"
+# is a formula, and formulas are much of what a maths course states.
+_DASHED = re.compile(r"[A-Za-z]{3,} - [A-Za-z]{3,}")
+# A sentence about the document itself ("This lesson covers ...") says what is coming, not what is true: the
+# lesson intro matched many questions' words and was quoted instead of the answer.
+_META = re.compile(r"^(?:in\s+)?(?:this|the following)\b[^.]{0,30}?\b(?:document|lesson|chapter|section|guide|"
+                   r"article|page|tutorial|course|notes?)\b", re.IGNORECASE)
+# Sentences that show a worked result (a number computed, an example): left out of a Socratic hint, which
+# names the concept and the rule but must not hand over the result. "= 0" is left in: it states a condition
+# ("det(A - lambda I) = 0"), not a computed value.
+_WORKED = re.compile(
+    r"\bworked example\b|\bfor example\b|\be\.g\.|\bexample\b|=\s*-?\(?(?!0(?![\d.]))\d|\b(?:equals|gives|is)\s+-?\d"
+    r"|\d\.\d|\d\s*%|\b\d+\s*/\s*\d+\b", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -51,46 +84,95 @@ class KeyPoint:
 
 
 @dataclass(frozen=True)
-class _Window:
-    source_index: int
-    text: str
+class Passage:
+    """A window of adjacent candidate sentences of one retrieved chunk."""
+
+    source_index: int  # 1-based, as the chunk's [n]
+    start: int  # position of its first sentence among the chunk's candidates
+    sentences: tuple[str, ...]
     heading: str
-    sentences: int
+
+    @property
+    def text(self) -> str:
+        return " ".join(self.sentences)
+
+    @property
+    def words(self) -> int:
+        return len(self.text.split())
 
 
-def candidate_sentences(hits: Sequence[RetrievedChunk]) -> list[tuple[int, str]]:
-    """(source index, sentence) pairs from the retrieved chunks; code blocks and fragments left out."""
-    out: list[tuple[int, str]] = []
-    for i, h in enumerate(hits, start=1):
-        prose = _FENCE.sub(" ", h.chunk.text)
-        for line in prose.splitlines():
-            line = _LIST_MARK.sub("", line).strip()
-            if not line or line.startswith(("#", "|", ">")):
-                continue
-            for s in split_sentences(line):
-                n = len(s.split())
-                # A chunk can start mid-sentence (overlap), and flattened lists read as run-ons:
-                # neither is a statement worth quoting.
-                if (MIN_WORDS <= n <= MAX_WORDS and s[-1] in ".!?:" and (s[0].isupper() or s[0].isdigit())
-                        and "`" not in s and " - " not in s):
-                    out.append((i, s))
+@dataclass(frozen=True)
+class Selection:
+    """The scored windows of one question over its hits (per request; never shared)."""
+
+    passages: tuple[Passage, ...]
+    scores: tuple[float, ...]
+    sentences: dict[int, tuple[str, ...]]  # source index -> that chunk's candidate sentences
+
+    def best(self, source_index: int | None = None) -> tuple[Passage, float] | None:
+        pairs = [(p, s) for p, s in zip(self.passages, self.scores)
+                 if source_index is None or p.source_index == source_index]
+        return max(pairs, key=lambda ps: ps[1]) if pairs else None
+
+
+def is_statement(s: str) -> bool:
+    """A complete sentence worth quoting: a chunk can start mid-sentence (overlap), flattened lists read as
+    run-ons, inline code reads badly out of context, and neither an instruction to the model nor a sentence
+    about the document itself is course content."""
+    n = len(s.split())
+    return (MIN_WORDS <= n <= MAX_WORDS and s[-1] in ".!?:" and (s[0].isupper() or s[0].isdigit())
+            and "`" not in s and not _DASHED.search(s) and not _INSTRUCTION.search(s) and not _META.search(s))
+
+
+def _lines(text: str) -> list[str]:
+    """Prose lines of a chunk, a hard-wrapped paragraph joined into one: a sentence that runs over a line
+    break is one sentence. List items, headings, tables and quotes stay lines of their own."""
+    out: list[str] = []
+    joinable = False
+    for line in _FENCE.sub("\n\n", text).splitlines():
+        stripped = line.strip()
+        if not stripped:
+            joinable = False
+            continue
+        item = bool(_LIST_MARK.match(line)) or stripped.startswith(("#", "|", ">"))
+        if joinable and not item:
+            out[-1] = f"{out[-1]} {stripped}"
+        else:
+            out.append(stripped)
+        joinable = not stripped.startswith(("#", "|", ">"))
     return out
 
 
-def _windows(hits: Sequence[RetrievedChunk]) -> list[_Window]:
-    """Each candidate sentence, in order (a sentence's neighbour in the same chunk follows it)."""
-    heads = {i: h.chunk.section for i, h in enumerate(hits, start=1)}
-    return [_Window(i, t, heads[i], 1) for i, t in candidate_sentences(hits)]
+def chunk_sentences(text: str) -> list[str]:
+    """A chunk's candidate sentences in order; code blocks, headings, tables and fragments left out."""
+    out: list[str] = []
+    for line in _lines(text):
+        line = _LIST_MARK.sub("", line).strip()
+        if not line or line.startswith(("#", "|", ">")):
+            continue
+        out.extend(s for s in split_sentences(line) if is_statement(s))
+    return out
 
 
-def _extended(windows: list[_Window], k: int) -> _Window | None:
-    """Window k with the next sentence of the same chunk, when the two fit MAX_WORDS."""
-    if k + 1 >= len(windows) or windows[k + 1].source_index != windows[k].source_index:
-        return None
-    a, b = windows[k], windows[k + 1]
-    if len(a.text.split()) + len(b.text.split()) > MAX_WORDS:
-        return None
-    return _Window(a.source_index, f"{a.text} {b.text}", a.heading, 2)
+def candidate_sentences(hits: Sequence[RetrievedChunk]) -> list[tuple[int, str]]:
+    """(source index, sentence) pairs from the retrieved chunks."""
+    return [(i, s) for i, h in enumerate(hits, start=1) for s in chunk_sentences(h.chunk.text)]
+
+
+def is_worked_result(sentence: str) -> bool:
+    return bool(_WORKED.search(sentence))
+
+
+def _windows(sentences: dict[int, tuple[str, ...]], heads: dict[int, str]) -> list[Passage]:
+    out = []
+    for i, sents in sentences.items():
+        for start in range(len(sents)):
+            for n in range(1, WINDOW_SENTENCES + 1):
+                win = sents[start:start + n]
+                if len(win) < n or (n > 1 and sum(len(s.split()) for s in win) > WINDOW_WORDS):
+                    break
+                out.append(Passage(i, start, tuple(win), heads[i]))
+    return out
 
 
 def _local_idf(texts: Sequence[str]) -> Callable[[str], float]:
@@ -102,37 +184,55 @@ def _local_idf(texts: Sequence[str]) -> Callable[[str], float]:
     return lambda w: math.log1p((n + 1) / (df.get(w, 0) + 1))
 
 
-def _share(words: Sequence[str], text: str, idf: Callable[[str], float]) -> float:
-    toks = set(tokenize(text))
+def _share(words: Sequence[str], toks: set[str], idf: Callable[[str], float]) -> float:
     total = sum(idf(w) for w in words)
     return sum(idf(w) for w in words if w in toks) / total if total > 0 else 0.0
 
 
-def find_key_point(question: str, hits: Sequence[RetrievedChunk], embedder: Embedder,
-                   idf: Callable[[str], float] | None = None) -> KeyPoint | None:
-    """The best-answering window; `idf` is the knowledge base's (Retriever.idf), else one from the candidates."""
-    windows = _windows(hits)
-    if not windows:
+def select(question: str, hits: Sequence[RetrievedChunk], embedder: Embedder,
+           idf: Callable[[str], float] | None = None,
+           keep: Callable[[str], bool] | None = None) -> Selection | None:
+    """Score every window of every hit; `keep` filters sentences first (e.g. no worked results in a hint).
+    `idf` is the knowledge base's (Retriever.idf), else one from the candidates. None: nothing to quote."""
+    sentences = {i: tuple(s for s in chunk_sentences(h.chunk.text) if keep is None or keep(s))
+                 for i, h in enumerate(hits, start=1)}
+    sentences = {i: s for i, s in sentences.items() if s}
+    if not sentences:
         return None
-    idf = idf or _local_idf([w.text for w in windows])
-    known = frozenset(t for w in windows for t in tokenize(w.text + " " + w.heading))
+    heads = {i: h.chunk.section for i, h in enumerate(hits, start=1)}
+    flat = [(i, k) for i, sents in sentences.items() for k in range(len(sents))]
+    texts = [sentences[i][k] for i, k in flat]
+    idf = idf or _local_idf(texts)
+    known = frozenset(t for t in tokenize(" ".join(texts + list(heads.values()))))
     words = content_words(question, known)
+    vecs = embedder.embed([question] + texts)
+    q, row = vecs[0], {key: vecs[n + 1] for n, key in enumerate(flat)}
+    toks = {key: set(tokenize(texts[n])) for n, key in enumerate(flat)}
+    # A quote starts on a sentence that names something asked when any of its sentences does, so it never
+    # opens on the neighbour before the answer.
+    windows = [w for w in _windows(sentences, heads)
+               if toks[(w.source_index, w.start)] & set(words)
+               or not any(toks[(w.source_index, w.start + k)] & set(words) for k in range(len(w.sentences)))]
+    scores = []
+    for w in windows:
+        keys = [(w.source_index, w.start + k) for k in range(len(w.sentences))]
+        mean = np.sum([row[k] for k in keys], axis=0)
+        cos = float(np.dot(mean, q) / (np.linalg.norm(mean) * np.linalg.norm(q) + 1e-9))
+        held = set().union(*(toks[k] for k in keys))
+        scores.append(cos + LEXICAL_WEIGHT * _share(words, held, idf)
+                      + HEADING_WEIGHT * _share(words, set(tokenize(w.heading)), idf)
+                      - LENGTH_COST * (len(w.sentences) - 1) - (INTRO_COST if SECTION_SEP not in w.heading else 0.0))
+    return Selection(tuple(windows), tuple(scores), sentences)
 
-    def scored(ws: Sequence[_Window]) -> list[float]:
-        vecs = embedder.embed([question] + [w.text for w in ws])
-        sims = np.einsum("nd,d->n", vecs[1:], vecs[0])  # einsum stays on this thread (no BLAS pool)
-        return [float(sims[k]) + LEXICAL_WEIGHT * _share(words, w.text, idf)
-                + HEADING_WEIGHT * _share(words, w.heading, idf) - (PAIR_MARGIN if w.sentences == 2 else 0.0)
-                for k, w in enumerate(ws)]
 
-    scores = scored(windows)
-    best = int(np.argmax(scores))
-    chosen, score = windows[best], scores[best]
-    # A point may run on into its next sentence (a definition, then what it means): keep the pair when
-    # it scores at least as well as the sentence alone.
-    pair = _extended(windows, best)
-    if pair is not None:
-        pair_score = scored([pair])[0]
-        if pair_score >= score:
-            chosen, score = pair, pair_score
-    return KeyPoint(chosen.source_index, chosen.text, score)
+def find_key_point(question: str, hits: Sequence[RetrievedChunk], embedder: Embedder,
+                   idf: Callable[[str], float] | None = None,
+                   keep: Callable[[str], bool] | None = None, selection: Selection | None = None) -> KeyPoint | None:
+    """The best-answering window over all hits, or None when no hit holds a quotable sentence. A `selection`
+    already made for these hits is reused (the tutor makes one per question for the notes too)."""
+    sel = selection if selection is not None else select(question, hits, embedder, idf, keep)
+    best = sel.best() if sel else None
+    if best is None:
+        return None
+    p, score = best
+    return KeyPoint(p.source_index, p.text, score)

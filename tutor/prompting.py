@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from typing import Callable, Iterable, Sequence
 
+from tutor.keypoint import Passage, Selection
 from tutor.types import Message, RetrievedChunk, Source
 
 # The notes go into the system message, numbered, between explicit data markers. Measured on the
@@ -51,26 +52,38 @@ SUGGESTIONS = 3  # closest course sections offered under the not-covered notice
 
 
 def not_covered_notice(hits: Sequence[RetrievedChunk]) -> str:
-    """The plain notice, then the nearest course sections (distinct), so the learner has somewhere to go."""
-    seen: list[str] = []
+    """The plain notice, then the nearest course sections grouped by document ("*Title* (section; section)"),
+    so the learner has somewhere to go without the same title said once per section."""
+    topics: dict[str, list[str]] = {}
     for h in hits:
         c = h.chunk
-        topic = f"{c.title} — {c.section}" if c.section and c.section != c.title else c.title
-        if topic and topic not in seen:
-            seen.append(topic)
-    if not seen:
+        leaf = c.section.split(" > ")[-1] if c.section else ""
+        leaves = topics.setdefault(c.title, [])
+        if leaf and leaf != c.title and leaf not in leaves:
+            leaves.append(leaf)
+    if not topics:
         return NOT_COVERED_NOTICE
-    listed = "; ".join(f"*{t}*" for t in seen[:SUGGESTIONS])
+    listed = "; ".join(f"*{t}*" + (f" ({'; '.join(leaves)})" if leaves else "")
+                       for t, leaves in list(topics.items())[:SUGGESTIONS])
     return NOT_COVERED_NOTICE + f"The closest topics the course does cover: {listed}.\n\n"
 
 
 # General help outside the course material is kept brief: the small default model invents more the
-# longer it writes, and the learner was already told it is not from the course.
+# longer it writes, and the learner was already told it is not from the course. It ends at the first
+# sentence end after UNGROUNDED_WORDS words (tutor/backends/stopping.py), well before the token cap.
 UNGROUNDED_MAX_TOKENS = 160
+UNGROUNDED_WORDS = 60
+
+# A grounded answer is the quoted extract (up to tutor/keypoint.py WINDOW_WORDS) and the model's
+# explanation, which ends at a sentence end after GROUNDED_WORDS words; the token cap leaves room to reach
+# one. Sized so the shown text stays near 120 words and under 200 (bench/tutor_eval.py answer_words_*).
+GROUNDED_WORDS = 45
+GROUNDED_MAX_TOKENS = 160
 
 # Socratic hints are kept short and end at the first paragraph, so the model has little room to
 # slip the full answer in before the learner has tried.
 SOCRATIC_HINT_MAX_TOKENS = 96
+SOCRATIC_HINT_WORDS = 40
 SOCRATIC_HINT_STOP = ("\n\n",)
 
 SNIPPET_CHARS = 240
@@ -108,6 +121,53 @@ def hit_notes(hits: Sequence[RetrievedChunk]) -> list[str]:
     return [note_text(h.chunk.section, h.chunk.title, h.chunk.text) for h in hits]
 
 
+# The notes the model gets are the answering sentences of each chunk (tutor/keypoint.py), not whole chunks:
+# on a 2-core CPU prompt processing (~200 tokens/s) dominates an answer's time, and three whole chunks made a
+# ~525-token prompt. The chunk of the quoted extract keeps its window plus a neighbouring sentence each side
+# (what leads into and follows the point); every other chunk gives its best window alone.
+FOCUS_NOTE_WORDS = 110  # the extract's chunk: its window plus context, at most this many words
+OTHER_NOTE_WORDS = 45  # any other chunk: its best window, cut to whole sentences under this
+FALLBACK_NOTE_WORDS = 50  # a chunk with no quotable sentence (code, a table): its first words
+
+
+def _with_context(sentences: Sequence[str], p: Passage, limit: int) -> str:
+    """The window grown by the sentence before it, then the one after, each while it fits `limit` words."""
+    lo, hi = p.start, p.start + len(p.sentences)
+
+    def fits(a: int, b: int) -> bool:
+        return 0 <= a and b <= len(sentences) and sum(len(x.split()) for x in sentences[a:b]) <= limit
+
+    if fits(lo - 1, hi):
+        lo -= 1
+    if fits(lo, hi + 1):
+        hi += 1
+    return " ".join(sentences[lo:hi])
+
+
+def _cut_words(text: str, limit: int) -> str:
+    words = text.split()
+    return text if len(words) <= limit else " ".join(words[:limit]) + " …"
+
+
+def passage_notes(selection: Selection, hits: Sequence[RetrievedChunk], focus: int | None) -> list[str]:
+    """One note per hit, in hit order (so [n] still names source n): its answering sentences."""
+    notes = []
+    for i, h in enumerate(hits, start=1):
+        c = h.chunk
+        best = selection.best(i)
+        if best is None:
+            text = _cut_words(" ".join(c.text.split()), FALLBACK_NOTE_WORDS)
+        elif i == focus:
+            text = _with_context(selection.sentences[i], best[0], FOCUS_NOTE_WORDS)
+        else:
+            sents = list(best[0].sentences)
+            while len(sents) > 1 and sum(len(x.split()) for x in sents) > OTHER_NOTE_WORDS:
+                sents.pop()
+            text = " ".join(sents)
+        notes.append(note_text(c.section, c.title, text))
+    return notes
+
+
 def format_notes(hits: Sequence[RetrievedChunk]) -> str:
     return notes_block(hit_notes(hits))
 
@@ -139,7 +199,9 @@ def build_messages(
     socratic: bool,
     count_tokens: Callable[[str], int],
     budget_tokens: int,
+    notes: Sequence[str] | None = None,
 ) -> tuple[Message, ...]:
+    """The request's messages; `notes` (passage_notes) replace the whole chunks when given."""
     if not grounded:
         system = SYSTEM_UNGROUNDED
     else:
@@ -147,7 +209,7 @@ def build_messages(
             rules = SYSTEM_SOCRATIC_FOLLOWUP if is_socratic_followup(history) else SYSTEM_SOCRATIC_HINT
         else:
             rules = SYSTEM_GROUNDED
-        system = grounded_system_prompt(hit_notes(hits), rules)
+        system = grounded_system_prompt(hit_notes(hits) if notes is None else notes, rules)
     fixed = count_tokens(system) + count_tokens(question) + 16
     kept = trim_history(history, max(0, budget_tokens - fixed), count_tokens)
     return (Message("system", system), *kept, Message("user", question))

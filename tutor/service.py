@@ -18,7 +18,8 @@ from tutor import prompting
 from tutor.backends.base import LLMBackend
 from tutor.config import AppConfig
 from tutor.errors import InputError, TutorError
-from tutor.keypoint import KeyPoint, find_key_point
+from tutor import socratic as soc
+from tutor.keypoint import KeyPoint, Selection, find_key_point, is_worked_result, select
 from tutor.citations import Citations
 from tutor.retrieval.coverage import decide
 from tutor.metrics import Feedback, Interaction, KnowledgeGap, MetricsStore, RetrievalEvent
@@ -81,7 +82,7 @@ class _AnswerPlan:
     hits: tuple[RetrievedChunk, ...]  # empty when not grounded
     sources: tuple[Source, ...]
     request: GenerationRequest
-    prefix: str  # shown before the model's words: the quoted key point, or the not-covered notice
+    prefix: str  # shown before the model's words: the quoted extract, a hint's course idea, an attempt check, or the notice
     hint_turn: bool  # a Socratic first reply: a hint and a guiding question, never the answer
 
 
@@ -229,7 +230,11 @@ class Tutor:
             raise InputError(problem)
         question, notice = prompting.truncate(question, self.cfg.server.max_message_chars)
         subject = subject or None
-        retrieval = self.retrieve(question, subject, user)
+        hint_turn_asked = socratic and not prompting.is_socratic_followup(history)
+        # A Socratic follow-up ("is it 0.25?") is about the problem the hint was for: search with both.
+        problem = None if (not socratic or hint_turn_asked) else soc.problem_of(history)
+        topic = f"{problem} {question}" if problem else question
+        retrieval = self.retrieve(topic, subject, user)
         grounded = self.covers(retrieval) and bool(retrieval.hits)
         hits = retrieval.hits if grounded else ()
         if not grounded:
@@ -237,21 +242,57 @@ class Tutor:
                 user=user, question=question, subject=subject,
                 best_similarity=retrieval.best_similarity, created_at=time.time(),
             ))
+        hint_turn = grounded and hint_turn_asked
+        selection = self._selection(problem or question, hits, hint_turn) if grounded else None
+        key = self._key_from(problem or question, hits, selection)
+        notes = prompting.passage_notes(selection, hits, key.source_index if key else None) if selection else None
         messages = prompting.build_messages(
             question, history, hits, grounded=grounded, socratic=socratic,
             count_tokens=self.backend.count_tokens,
-            budget_tokens=self.cfg.model.max_context_tokens - self.cfg.generation.max_new_tokens,
+            budget_tokens=self.cfg.model.max_context_tokens - self.cfg.generation.max_new_tokens, notes=notes,
         )
-        hint_turn = grounded and socratic and not prompting.is_socratic_followup(history)
         if adapter is None and grounded and not hint_turn:
             adapter = self.chat_adapter()
-        request = GenerationRequest(messages=messages, params=self._generation_params(grounded, hint_turn),
+        prefix = self._prefix(question, retrieval, hits, key, hint_turn, followup=grounded and problem is not None)
+        shown = key.text if key else prefix  # what the guard counts as said (tutor/backends/repetition.py)
+        request = GenerationRequest(messages=messages, params=self._generation_params(grounded, hint_turn, shown),
                                     adapter=adapter, meta=CallMeta(operation, user))
-        prefix = "" if grounded else prompting.not_covered_notice(retrieval.hits)
-        if grounded and self.cfg.generation.key_point and not hint_turn:  # a hint must not give the answer
-            prefix = self._key_point_markdown(question, hits)
         return _AnswerPlan(question, notice, subject, user, operation, retrieval, grounded, tuple(hits),
                            prompting.make_sources(hits), request, prefix, hint_turn)
+
+    def _selection(self, question: str, hits: Sequence[RetrievedChunk], hint_turn: bool) -> Selection | None:
+        """The scored course sentences (tutor/keypoint.py); a hint's leave out worked results. None on
+        failure: the model then gets the whole chunks, and the answer still comes."""
+        keep = (lambda s: not is_worked_result(s)) if hint_turn else None
+        try:
+            return select(question, hits, self.retriever.embedder, self.retriever.idf, keep)
+        except Exception:  # noqa: BLE001 - an extra: the answer still comes without it
+            logger.exception("sentence selection failed")
+            return None
+
+    def _key_from(self, question: str, hits, selection: Selection | None) -> KeyPoint | None:
+        if selection is None or not self.cfg.generation.key_point:
+            return None
+        try:
+            return find_key_point(question, hits, self.retriever.embedder, selection=selection)
+        except Exception:  # noqa: BLE001 - the model's answer still comes without it
+            logger.exception("key point extraction failed")
+            return None
+
+    def _prefix(self, question: str, retrieval: RetrievalResult, hits, key: KeyPoint | None, hint_turn: bool,
+                followup: bool) -> str:
+        """What the learner sees before the model's words: the not-covered notice, a hint's course idea,
+        the check of a Socratic attempt, or the quoted course extract."""
+        if not hits:
+            return prompting.not_covered_notice(retrieval.hits)
+        if key is None:
+            return ""
+        if hint_turn:
+            topic = hits[key.source_index - 1].chunk.section.split(" > ")[-1]
+            return soc.hint_markdown(key, topic)
+        if followup:
+            return soc.check_attempt(question, key, self.retriever.idf).markdown() + key.markdown()
+        return key.markdown()
 
     def _stream(self, plan: _AnswerPlan, draft: _Draft) -> Iterator[Delta]:
         """The model's words through the citation filter. The metered backend records the call,
@@ -282,7 +323,9 @@ class Tutor:
         if marker:
             yield Delta(marker)  # an unmarked grounded answer: attribute it so the learner can check
         completion = draft.completion
-        cut = prompting.REPETITION_NOTE if completion is not None and completion.finish_reason == "repetition" else ""
+        # A model that only began to copy the quoted extract back was stopped before it said anything: no note.
+        cut = (prompting.REPETITION_NOTE if completion is not None and completion.finish_reason == "repetition"
+               and body.strip() else "")
         if cut:
             logger.warning("answer cut by the repetition guard after %d tokens", completion.usage.completion_tokens)
             yield Delta(cut)
@@ -298,18 +341,22 @@ class Tutor:
             call_id=completion.call_id if completion is not None else None, notice=plan.notice,
         )
 
-    def _generation_params(self, grounded: bool, hint_turn: bool) -> GenerationParams:
+    def _generation_params(self, grounded: bool, hint_turn: bool, shown: str = "") -> GenerationParams:
+        """Bounded answers: each kind ends at a sentence end after its word budget (prompting.*_WORDS), well
+        before its token cap; the guard sees what is already shown, so copying the extract back counts."""
         g = self.cfg.generation
         params = GenerationParams(
-            max_new_tokens=g.max_new_tokens, temperature=g.temperature, top_p=g.top_p,
-            seed=g.seed, repetition_penalty=g.repetition_penalty, stop_on_repetition=True,
+            max_new_tokens=min(g.max_new_tokens, prompting.GROUNDED_MAX_TOKENS), temperature=g.temperature,
+            top_p=g.top_p, seed=g.seed, repetition_penalty=g.repetition_penalty, stop_on_repetition=True,
+            repetition_context=shown, stop_after_words=prompting.GROUNDED_WORDS,
         )
         if not grounded:
-            return dataclasses.replace(params, max_new_tokens=min(g.max_new_tokens, prompting.UNGROUNDED_MAX_TOKENS))
+            return dataclasses.replace(params, max_new_tokens=min(g.max_new_tokens, prompting.UNGROUNDED_MAX_TOKENS),
+                                       stop_after_words=prompting.UNGROUNDED_WORDS)
         if hint_turn:
             return dataclasses.replace(
                 params, max_new_tokens=min(g.max_new_tokens, prompting.SOCRATIC_HINT_MAX_TOKENS),
-                stop=prompting.SOCRATIC_HINT_STOP,
+                stop=prompting.SOCRATIC_HINT_STOP, stop_after_words=prompting.SOCRATIC_HINT_WORDS,
             )
         return params
 
@@ -320,10 +367,6 @@ class Tutor:
         except Exception:  # noqa: BLE001 - the model's answer still comes without it
             logger.exception("key point extraction failed")
             return None
-
-    def _key_point_markdown(self, question: str, hits) -> str:
-        key = self.key_point(question, hits)
-        return key.markdown() if key else ""
 
     def feedback(self, call_id: int, value: int, *, user: str = "anonymous", comment: str | None = None) -> None:
         if value not in (1, -1):

@@ -28,6 +28,12 @@ class GenerationParams:
     # Stop a looping answer at a clean sentence end (tutor/backends/repetition.py); the finish reason is
     # then "repetition". Off by default: structured output (JSON, code) repeats on purpose.
     stop_on_repetition: bool = False
+    # Text the learner already sees before the model's words (the quoted course extract): the repetition
+    # guard counts repeats across it, so copying the extract back is caught like any other loop.
+    repetition_context: str = ""
+    # A soft length: once the answer has this many words, it ends at the next sentence end (finish reason
+    # "stop"), so a bounded answer ends on a full sentence, not mid-word at max_new_tokens. 0 = off.
+    stop_after_words: int = 0
 
 
 @dataclass(frozen=True)

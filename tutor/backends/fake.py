@@ -62,7 +62,8 @@ class FakeBackend:
         ttft = None
         # Stop strings are not applied (scripted replies are what the test wants shown); the repetition
         # guard is, as in every real backend, so the tutor's handling of a looping model can be tested.
-        scanner = StopScanner((), guard=request.params.stop_on_repetition)
+        scanner = StopScanner((), guard=request.params.stop_on_repetition, context=request.params.repetition_context,
+                              soft_words=request.params.stop_after_words)
         n = 0
         for i, w in enumerate(words):
             n += 1
@@ -77,7 +78,7 @@ class FakeBackend:
         if tail:
             yield tail
         prompt_tokens = sum(self.count_tokens(m.content) for m in request.messages)
-        finish = "length" if len(words) < len(reply.split(" ")) else "stop"
+        finish = "length" if len(words) < len(reply.split(" ")) and not scanner.stopped else "stop"
         yield Completion(
             text=scanner.text, model="fake", adapter=request.adapter,
             usage=Usage(prompt_tokens, n), ttft_s=ttft or 0.0,

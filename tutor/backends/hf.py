@@ -83,7 +83,7 @@ class TransformersBackend:
         t0 = time.perf_counter()
         params = request.params
         job = prepare_generation(state, request)
-        scanner = StopScanner(params.stop, guard=params.stop_on_repetition)
+        scanner = StopScanner.for_params(params)
         worker, result = self._worker.submit(state, request.adapter, params, job.gen_kwargs, job.streamer)
         try:
             yield from relay(job, worker, scanner)

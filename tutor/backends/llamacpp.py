@@ -321,7 +321,7 @@ class LlamaCppBackend:
                 chunks.put(_DONE)
 
         self._pool().submit(work)
-        scanner = StopScanner(request.params.stop, guard=request.params.stop_on_repetition)
+        scanner = StopScanner.for_params(request.params)
         try:
             while (item := chunks.get()) is not _DONE:
                 for piece in self._pieces(item, st):

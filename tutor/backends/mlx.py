@@ -210,7 +210,7 @@ class MLXBackend:
         kwargs: dict[str, Any] = {"max_tokens": spec["max_tokens"], "sampler": make_sampler(**spec["sampler"])}
         if spec["repetition_penalty"] is not None:
             kwargs["logits_processors"] = make_logits_processors(repetition_penalty=spec["repetition_penalty"])
-        scanner = StopScanner(request.params.stop, guard=request.params.stop_on_repetition)
+        scanner = StopScanner.for_params(request.params)
         last = None
         t_first = None
         # mlx-lm generates in this thread: the lock is held while the consumer iterates and is

@@ -319,7 +319,7 @@ class OpenAICompatBackend:
 
         st = _StreamState(t0=time.perf_counter())
         resp = self._open(body)
-        scanner = StopScanner(request.params.stop, guard=request.params.stop_on_repetition)
+        scanner = StopScanner.for_params(request.params)
         try:
             for piece in self._pieces(resp, st):
                 out, stopped = scanner.feed(piece)

@@ -4,13 +4,16 @@ Small models at temperature 0 fall into loops ("the gradient of the gradient of 
 citation markers ("[1][1][1]") or of punctuation ("!!!!!!"); left alone they stream to the token limit,
 which is slow and unreadable. The checks mirror bench/tutor_eval_metrics.py degeneration_reasons (the
 measure the tutor is judged by): a word 4-gram a third time, a marker run, a punctuation run, and a
-whole sentence said twice. The guard is pure text logic over the stream so far; StopScanner
+whole sentence said twice. What the learner saw before the model's words (the quoted course extract)
+can be given as context: its n-grams and sentences count as already said, so a model copying the extract
+back is stopped too. The guard is pure text logic over the stream so far; StopScanner
 (tutor/backends/stopping.py) uses it, so every backend stops generating at the same point.
 """
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Iterator
 
 NGRAM, NGRAM_COUNT = 4, 3  # as bench/tutor_eval_metrics.py REPEAT_NGRAM, REPEAT_COUNT
 MARKER_RUN = 3  # "[1][2][3]": three markers in a row
@@ -38,33 +41,51 @@ def _outside_code(text: str) -> str:
     return _FENCE.join(p if i % 2 == 0 else " " * len(p) for i, p in enumerate(parts))
 
 
-def _ngram_cut(text: str) -> int | None:
-    words = [(m.group(), m.start()) for m in _WORD.finditer(_MARKER.sub(lambda m: " " * len(m.group()), text.lower()))]
+def _words(text: str) -> list[tuple[str, int]]:
+    return [(m.group(), m.start()) for m in _WORD.finditer(_MARKER.sub(lambda m: " " * len(m.group()), text.lower()))]
+
+
+def _ngram_cut(text: str, context: str = "") -> int | None:
     seen: dict[tuple[str, ...], int] = {}
-    for i in range(len(words) - NGRAM + 1):
-        g = tuple(w for w, _ in words[i:i + NGRAM])
+    before = [w for w, _ in _words(context)]
+    for i in range(len(before) - NGRAM + 1):
+        g = tuple(before[i:i + NGRAM])
+        seen[g] = seen.get(g, 0) + 1
+    words = _words(text)
+    # the context's last words run on into the text: "... the extract ends | the answer starts"
+    tail = [(w, -1) for w in before[-(NGRAM - 1):]] + words
+    for i in range(len(tail) - NGRAM + 1):
+        g = tuple(w for w, _ in tail[i:i + NGRAM])
         seen[g] = seen.get(g, 0) + 1
         if seen[g] >= NGRAM_COUNT:
-            return words[i][1]
+            return max(0, next((pos for _, pos in tail[i:i + NGRAM] if pos >= 0), 0))
     return None
 
 
-def _sentence_cut(text: str) -> int | None:
-    seen: set[str] = set()
+def _sentence_keys(text: str) -> Iterator[tuple[str, int, str, bool]]:
+    """(normalised words, start, sentence, whether it has ended) for each sentence of `text`."""
     start = 0
     for m in _SENT_END.finditer(text + "\n"):
         sent = text[start:m.end()]
-        key = " ".join(_WORD.findall(_MARKER.sub(" ", sent.lower())))
+        yield " ".join(_WORD.findall(_MARKER.sub(" ", sent.lower()))), start, sent, m.end() <= len(text)
+        start = m.end()
+
+
+def _sentence_cut(text: str, context: str = "") -> int | None:
+    said = {k for k, _, _, _ in _sentence_keys(context) if len(k.split()) >= MIN_SENTENCE_WORDS}
+    seen: set[str] = set()
+    for key, start, sent, finished in _sentence_keys(text):
         if len(key.split()) >= MIN_SENTENCE_WORDS:
-            if key in seen:
+            # the context's sentence only once this one has ended: "X is Y;" may go on differently
+            if key in seen or (finished and key in said):
                 return start + (len(sent) - len(sent.lstrip()))
             seen.add(key)
-        start = m.end()
     return None
 
 
-def find_degeneration(text: str) -> Degeneration | None:
-    """The earliest sign of degeneration in `text`, or None. `cut` keeps the text before it."""
+def find_degeneration(text: str, context: str = "") -> Degeneration | None:
+    """The earliest sign of degeneration in `text`, or None. `cut` keeps the text before it. `context` is
+    what the learner saw before `text` (the quoted extract): its n-grams and sentences count as said once."""
     plain = _outside_code(text)
     found: list[Degeneration] = []
     for reason, rx in (("repeated markers", _MARKER_RUN), ("repeated markers", _SAME_MARKER_TWICE)):
@@ -76,7 +97,8 @@ def find_degeneration(text: str) -> Degeneration | None:
     m = _PUNCT_RUN.search(plain)
     if m:
         found.append(Degeneration("punctuation run", m.start()))
-    for reason, cut in (("repeated n-gram", _ngram_cut(plain)), ("repeated sentence", _sentence_cut(plain))):
+    ctx = _outside_code(context)
+    for reason, cut in (("repeated n-gram", _ngram_cut(plain, ctx)), ("repeated sentence", _sentence_cut(plain, ctx))):
         if cut is not None:
             found.append(Degeneration(reason, cut))
     return min(found, key=lambda d: d.cut) if found else None
@@ -88,3 +110,38 @@ def clean_cut(text: str, cut: int, floor: int = 0) -> int:
     head = text[:cut]
     ends = [m.end() for m in _SENT_END.finditer(head) if m.end() >= floor]
     return ends[-1] if ends else max(cut, floor)
+
+
+def context_sentences(context: str) -> tuple[str, ...]:
+    """The normalised sentences of the context (as `copy_start` compares them)."""
+    return tuple(k for k, _, _, _ in _sentence_keys(_outside_code(context)) if len(k.split()) >= MIN_SENTENCE_WORDS)
+
+
+def copy_start(text: str, sentences: tuple[str, ...]) -> int | None:
+    """Where the unfinished last sentence of `text` starts, when it reads so far like the start of one of
+    the context's `sentences`: it may be a copy of the extract, so it is held back until it ends (and is
+    cut whole) or turns into something else (and is shown)."""
+    if not sentences:
+        return None
+    ends = [m.end() for m in _SENT_END.finditer(text)]
+    start = ends[-1] if ends else 0
+    key = " ".join(_WORD.findall(_MARKER.sub(" ", text[start:].lower())))
+    if not key:
+        return None
+    return start if any(s.startswith(key) for s in sentences) else None
+
+
+_SOFT_END = re.compile(r"[.!?](?=\s)|\n\n")
+
+
+def soft_end(text: str, words: int) -> int | None:
+    """Where a text over its soft length ends: after the first sentence end once `words` words are written
+    (never inside a fenced code block), or None while there is none yet."""
+    if words <= 0:
+        return None
+    plain = _outside_code(text)
+    seen = list(_WORD.finditer(plain.lower()))
+    if len(seen) < words:
+        return None
+    m = _SOFT_END.search(plain, seen[words - 1].end())
+    return m.end() if m else None

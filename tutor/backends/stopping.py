@@ -7,11 +7,14 @@ back until the next piece decides it, and never yielded half-way.
 With `guard=True` the scanner also stops a degenerating answer (tutor/backends/repetition.py): the last
 HOLD_CHARS are held back (about one repeated 4-gram), so the cut lands before the repeat is shown, on a
 sentence end when one follows what was shown; `degenerate` names the reason and the backend reports
-finish_reason "repetition".
+finish_reason "repetition". With a context (the text shown before the model's words) the guard counts
+repeats across it. With `soft_words` the stream ends at the first sentence end after that many words,
+a clean stop (finish reason "stop"), so a bounded answer never ends mid-sentence at the token limit.
 """
 from __future__ import annotations
 
-from tutor.backends.repetition import clean_cut, find_degeneration
+from tutor.backends.repetition import clean_cut, context_sentences, copy_start, find_degeneration, soft_end
+from tutor.types import GenerationParams
 
 HOLD_CHARS = 32  # about one word 4-gram: the stream still flows word by word, a few words behind
 
@@ -45,13 +48,23 @@ class StopScanner:
     (('Hello ', False), ('', True), 'Hello ')
     """
 
-    def __init__(self, stops: tuple[str, ...] | list[str] = (), guard: bool = False) -> None:
+    def __init__(self, stops: tuple[str, ...] | list[str] = (), guard: bool = False, context: str = "",
+                 soft_words: int = 0) -> None:
         self.stops = tuple(s for s in stops if s)
         self.guard = guard
+        self.context = context
+        self._context_keys = context_sentences(context) if guard else ()
+        self.soft_words = soft_words
         self._buf = ""
         self._emitted = 0
         self.stopped = False
         self.degenerate: str | None = None  # the repetition guard's reason, when it stopped the stream
+
+    @classmethod
+    def for_params(cls, params: GenerationParams) -> "StopScanner":
+        """The scanner a request's parameters ask for (every backend builds it this way)."""
+        return cls(params.stop, guard=params.stop_on_repetition, context=params.repetition_context,
+                   soft_words=params.stop_after_words)
 
     @property
     def text(self) -> str:
@@ -69,19 +82,29 @@ class StopScanner:
             return self._stop_at(len(self._buf))
         if hit != -1:
             return self._stop_at(hit)
+        end = soft_end(self._buf, self.soft_words)
+        if end is not None:
+            return self._stop_at(max(end, self._emitted))
         safe = len(self._buf) - partial_stop_len(self._buf[self._emitted:], self.stops)
         if self.guard:
             safe = min(safe, max(self._emitted, len(self._buf) - HOLD_CHARS))
+            copying = copy_start(self._buf, self._context_keys)
+            if copying is not None:  # maybe the extract again: hold the sentence until it decides
+                safe = min(safe, max(self._emitted, copying))
         out, self._emitted = self._buf[self._emitted:safe], max(self._emitted, safe)
         return out, False
 
     def _degenerated(self, hit: int) -> bool:
         """Cut the buffer where the answer starts to degenerate (before any stop string)."""
         text = self._buf if hit == -1 else self._buf[:hit]
-        d = find_degeneration(text)
+        d = find_degeneration(text, self.context)
         if d is None:
             return False
-        self._buf = text[:clean_cut(text, d.cut, self._emitted)]
+        cut = d.cut
+        copying = copy_start(text, self._context_keys)
+        if copying is not None and copying <= cut:  # a loop inside a held copy of the extract: drop it whole
+            cut = copying
+        self._buf = text[:clean_cut(text, cut, self._emitted)]
         self.degenerate = d.reason
         return True
 

@@ -84,3 +84,57 @@ def test_stop_string_still_wins_and_guard_respects_it():
     sc = StopScanner(("\n\n",), guard=True)
     shown, stopped = feed_words(sc, KB + "\n\n" + LOOP)
     assert stopped and sc.degenerate is None and shown == KB
+
+
+# The quoted extract the learner already sees (knowledge_base/calculus/derivatives.md).
+EXTRACT = ("The derivative of f at x is the limit of the slope of secant lines as h goes to 0. "
+           "Geometrically, it is the slope of the tangent line to the graph of f at x.")
+
+CONTEXT_CASES = [
+    # (model text after the extract, cut reason or None)
+    ("It tells how steep the function is at one point [1].", None),
+    ("The derivative of f at x is the limit of the slope of secant lines as h goes to 0 [1].", "repeated sentence"),
+    ("In short, it is the slope of the tangent line, the slope of the tangent line.", "repeated n-gram"),
+]
+
+
+@pytest.mark.parametrize("text,reason", CONTEXT_CASES)
+def test_guard_counts_what_the_extract_already_said(text, reason):
+    d = find_degeneration(text, context=EXTRACT)
+    assert (d.reason if d else None) == reason
+    assert find_degeneration(text) is None  # alone, each of these reads as a clean answer
+    sc = StopScanner((), guard=True, context=EXTRACT)
+    shown, stopped = feed_words(sc, text)
+    # mid-stream the n-gram check may see a copied sentence before it ends: either way it is cut
+    assert stopped == (reason is not None) and bool(sc.degenerate) == (reason is not None)
+    assert find_degeneration(shown, context=EXTRACT) is None
+
+
+SOFT_CASES = [
+    # (words budget, text, shown)
+    (8, KB, KB.split(". ")[0] + "."),  # ends at the first sentence end after 8 words
+    (20, KB, KB),  # the budget falls in the second sentence: it is finished
+    (0, KB, KB),  # off
+    (5, "```\nx = 1. y = 2. z = 3.\n``` Done here now.", "```\nx = 1. y = 2. z = 3.\n``` Done here now."),
+]
+
+
+@pytest.mark.parametrize("words,text,shown", SOFT_CASES)
+def test_soft_length_ends_at_a_sentence_end(words, text, shown):
+    sc = StopScanner((), guard=True, soft_words=words)
+    got, stopped = feed_words(sc, text)
+    assert got.strip() == shown.strip()
+    assert sc.degenerate is None
+    if got.strip() != text.strip():
+        assert stopped
+
+
+def test_a_copy_of_the_extract_is_held_back_and_never_shown_in_part():
+    sc = StopScanner((), guard=True, context=EXTRACT)
+    copy = "The derivative of f at x is the limit of the slope of secant lines as h goes to 0. It is steep."
+    shown, stopped = feed_words(sc, copy)
+    assert stopped and shown == "" and sc.degenerate
+    sc = StopScanner((), guard=True, context=EXTRACT)
+    own = "The derivative of f tells how steep f is there. It is a rate."
+    shown, stopped = feed_words(sc, own)
+    assert not stopped and shown == own  # it started like the extract, then said something else
