@@ -33,6 +33,7 @@ from tutor.types import (
     GenerationRequest,
     IngestReport,
     Message,
+    QueuePosition,
     RetrievalResult,
     RetrievedChunk,
     Source,
@@ -205,8 +206,10 @@ class Tutor:
         adapter: str | None = None,
         operation: str = "chat",
     ) -> Iterator[TutorEvent]:
-        """Stream Delta events, then one Answer: plan -> stream -> finish. Raises InputError for an
-        empty question and TutorError subclasses when the model cannot run."""
+        """Stream Delta events, then one Answer: plan -> stream -> finish. While the model is busy with other
+        learners, QueuePosition events (the place in line) come before the model's words. Raises InputError
+        for an empty question, TutorError subclasses when the model cannot run (ServerBusy when the line is
+        full or the wait too long)."""
         plan = self._plan(question, history, subject, socratic, user, adapter, operation)
         draft = _Draft(plan.prefix, Citations(plan.hits))
         if plan.prefix:
@@ -245,21 +248,25 @@ class Tutor:
         hint_turn = grounded and socratic and not prompting.is_socratic_followup(history)
         if adapter is None and grounded and not hint_turn:
             adapter = self.chat_adapter()
+        # report_queue: a learner waiting for a busy model is told its place in line (tutor/serving).
         request = GenerationRequest(messages=messages, params=self._generation_params(grounded, hint_turn),
-                                    adapter=adapter, meta=CallMeta(operation, user))
+                                    adapter=adapter, meta=CallMeta(operation, user), report_queue=True)
         prefix = "" if grounded else prompting.not_covered_notice(retrieval.hits)
         if grounded and self.cfg.generation.key_point and not hint_turn:  # a hint must not give the answer
             prefix = self._key_point_markdown(question, hits)
         return _AnswerPlan(question, notice, subject, user, operation, retrieval, grounded, tuple(hits),
                            prompting.make_sources(hits), request, prefix, hint_turn)
 
-    def _stream(self, plan: _AnswerPlan, draft: _Draft) -> Iterator[Delta]:
-        """The model's words through the citation filter. The metered backend records the call,
-        failures included."""
+    def _stream(self, plan: _AnswerPlan, draft: _Draft) -> Iterator[Delta | QueuePosition]:
+        """The model's words through the citation filter, after the request's place in line while it waits
+        for the model (QueuePosition). The metered backend records the call, failures included."""
         try:
             for item in self.backend.stream(plan.request):
                 if isinstance(item, Completion):
                     draft.completion = item
+                    continue
+                if isinstance(item, QueuePosition):
+                    yield item
                     continue
                 shown = draft.cite.feed(item)
                 if shown:
