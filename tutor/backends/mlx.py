@@ -29,7 +29,7 @@ from tutor.types import BackendInfo, Completion, FinishReason, GenerationParams,
 logger = logging.getLogger(__name__)
 
 NOT_INSTALLED = (
-    "mlx-lm is not installed: pip install mlx-lm (Apple Silicon only), "
+    "mlx-lm is not installed: pip install mlx-lm==0.32.2 (Apple Silicon only; scripts/setup.sh installs it there), "
     "or set SMARTLEARN_MODEL_BACKEND=transformers"
 )
 MLX_ADAPTER_WEIGHTS = "adapters.safetensors"
