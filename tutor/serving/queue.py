@@ -46,6 +46,12 @@ class GateState:
     refused_full: int  # turned away on arrival: the line was full
     refused_timeout: int  # left the line after max_wait_s
 
+    def summary(self) -> str:
+        """One line for the admin's health view."""
+        return (f"Model line: {self.running} of {self.slots} slot(s) busy, {self.waiting} waiting; since start "
+                f"{self.admitted} admitted, {self.refused_full} turned away (line full), {self.refused_timeout} "
+                "waited too long.")
+
 
 class AdmissionGate:
     """FIFO admission to ``slots`` concurrent model requests; see the module docstring."""

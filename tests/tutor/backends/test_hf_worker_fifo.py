@@ -8,11 +8,13 @@ import time
 from pathlib import Path
 from types import SimpleNamespace
 
+from tests.tutor.backends.conftest import model_cfg
+from tutor.backends import generate
 from tutor.backends.hf import TransformersBackend
 from tutor.backends.hf_worker import GenerationWorker
 from tutor.config import AppConfig
-from tutor.serving import make_gate
-from tutor.types import GenerationParams
+from tutor.serving import QueuedBackend, make_gate
+from tutor.types import Completion, GenerationParams, GenerationRequest, Message, QueuePosition
 
 WAIT = 10.0
 
@@ -72,3 +74,21 @@ def test_the_app_gives_the_transformers_backend_one_slot(tmp_path):
     backend = TransformersBackend(cfg.model, Path(tmp_path))  # constructed only: nothing loads
     gate = make_gate(cfg.serving, backend)
     assert gate is not None and gate.slots == 1 and gate.max_waiting == cfg.serving.max_waiting
+
+
+def test_a_second_request_on_the_tiny_model_is_told_its_place(tiny_model_dir, tmp_path):
+    """The real transformers path (tiny Llama, fp32 on CPU): while one answer is being read, the next request
+    is told it is next in line, then gets the same answer it gets alone."""
+    engine = TransformersBackend(model_cfg(tiny_model_dir), tmp_path)
+    backend = QueuedBackend(engine, make_gate(AppConfig().serving, engine))
+    request = GenerationRequest((Message("user", "what is 2 + 2 ?"),), GenerationParams(max_new_tokens=8))
+    alone = generate(backend, request).text
+    first = backend.stream(request)
+    next(first)  # the first learner's answer has started and holds the one slot
+    second = backend.stream(GenerationRequest(request.messages, request.params, report_queue=True))
+    assert next(second) == QueuePosition(1)
+    rest = list(first)
+    assert isinstance(rest[-1], Completion)
+    items = list(second)
+    assert not any(isinstance(x, QueuePosition) for x in items)
+    assert items[-1].text == alone

@@ -212,3 +212,27 @@ def test_settings_reach_the_wrapped_backend():
     backend = QueuedBackend(fake, AdmissionGate(1))
     backend.fail_with = ValueError("x")  # as tests script a MeteredBackend
     assert fake.fail_with is not None and backend.slots == 1 and isinstance(backend.gate, AdmissionGate)
+
+
+def test_a_learner_who_leaves_while_in_line_frees_the_place():
+    gate = AdmissionGate(1)
+    backend = QueuedBackend(FakeBackend(slots=1), gate)
+    held = gate.join()  # another learner's answer is running
+    waiting = backend.stream(_request(True))
+    assert next(waiting) == QueuePosition(1)
+    assert gate.state().waiting == 1
+    waiting.close()  # the browser tab closed while waiting
+    assert gate.state().waiting == 0
+    gate.leave(held)
+    assert generate(backend, _request(False)).text == "This is a scripted answer."
+
+
+def test_the_admin_summary_counts_the_line():
+    gate = AdmissionGate(2, max_waiting=0)
+    a, b = gate.join(), gate.join()
+    with pytest.raises(ServerBusy):
+        gate.join()
+    assert gate.state().summary() == ("Model line: 2 of 2 slot(s) busy, 0 waiting; since start 2 admitted, "
+                                      "1 turned away (line full), 0 waited too long.")
+    gate.leave(a)
+    gate.leave(b)
