@@ -69,10 +69,13 @@ def test_threads_are_admitted_in_arrival_order():
     admitted: list[str] = []
     names = [f"r{i}" for i in range(8)]
     threads = start_in_order(gate, names, admitted)
+    until(lambda: len(admitted) == 2, "the first two to get in")
     assert admitted == ["r0", "r1"] and gate.state().waiting == 6
-    for t in threads:  # each finished request lets the oldest waiting one in, never a later one
+    for i, t in enumerate(threads):  # each finished request lets the oldest waiting one in, never a later one
         t.release.set()
         t.join(WAIT)
+        # the one let in has recorded itself before the next slot frees: the list is the admission order
+        until(lambda: len(admitted) == min(i + 3, len(names)), "the next request to get in")
     assert admitted == names
     assert all(t.error is None for t in threads)
     assert gate.state().running == 0 and gate.state().admitted == 8
@@ -83,9 +86,11 @@ def test_waiters_are_told_their_place_as_the_line_moves():
     admitted: list[str] = []
     first, second, third = start_in_order(gate, ["a", "b", "c"], admitted)
     until(lambda: third.positions == [2], "c to be told it is 2nd")
-    assert first.positions == [] and second.positions == [1]  # a got in at once: never told a place
+    until(lambda: second.positions == [1], "b to be told it is next")
+    assert first.positions == []  # a got in at once: never told a place
     first.release.set()
     until(lambda: third.positions == [2, 1], "c to move up to next in line")
+    until(lambda: len(admitted) == 2, "b to get in")
     assert admitted == ["a", "b"]
     second.release.set()
     third.release.set()
