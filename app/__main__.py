@@ -69,13 +69,23 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     services.tutor.warm_up_in_background()  # index + model load; the UI is usable meanwhile
     demo = build_app(services)
-    demo.queue(default_concurrency_limit=4)
+    demo.queue(default_concurrency_limit=handler_limit(services))
     log.info("UI built in %.1f s; starting server on http://%s:%d (login %s; admin API at /docs)",
              time.perf_counter() - t0, server.host, server.port, "on" if services.users.enabled else "off")
     from app.server import serve
 
     serve(services, demo, share=server.share)
     return 0
+
+
+def handler_limit(services) -> int:
+    """Gradio workers per event: one for every engine slot and every place in the tutor's line (tutor/serving),
+    plus a few to turn the next arrivals away politely. With fewer, learners would wait in Gradio's own queue
+    instead, unseen by the tutor's line, its "you are 3rd in line" and its busy answer."""
+    gate = services.gate
+    if gate is None:  # an OpenAI-compatible server queues for itself
+        return 16
+    return gate.slots + (gate.max_waiting or 0) + 4
 
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ from tutor.errors import TutorError
 from tutor.features.delivery import spoken_answer
 from tutor.service import Tutor
 from tutor.services import Services
-from tutor.types import Answer, Delta
+from tutor.types import Answer, Delta, QueuePosition
 
 logger = logging.getLogger(__name__)
 
@@ -37,7 +37,9 @@ def ask_api(tutor: Tutor, question: str, subject: str = "", socratic: bool = Fal
     text = ""
     try:
         for event in tutor.ask(question, (), subject=subject or None, socratic=socratic, user=user):
-            if isinstance(event, Delta):
+            if isinstance(event, QueuePosition):  # the model is busy: the caller's place in line (1 = next)
+                yield {"text": text, "done": False, "queue_position": event.position}
+            elif isinstance(event, Delta):
                 text += event.text
                 yield {"text": text, "done": False}
             elif isinstance(event, Answer):

@@ -1,6 +1,7 @@
 """Turning core results into markdown for the UI (no gradio import: pure functions, easy to test)."""
 from __future__ import annotations
 
+from tutor.serving import waiting_notice
 from tutor.types import Answer, IngestReport, Source
 
 
@@ -20,6 +21,12 @@ def sources_markdown(sources: tuple[Source, ...], cited: tuple[int, ...] = ()) -
 def answer_footer(answer: Answer) -> str:
     """A one-line note under an answer (truncation notice), empty when there is nothing to say."""
     return f"\n\n_{answer.notice}_" if answer.notice else ""
+
+
+def waiting_markdown(shown: str, position: int) -> str:
+    """The answer so far (e.g. the quoted key point) with the learner's place in line under it."""
+    line = f"⏳ _{waiting_notice(position)}_"
+    return f"{shown}\n\n{line}" if shown else line
 
 
 def ingest_markdown(report: IngestReport) -> str:

@@ -106,23 +106,26 @@ def grounded_request(tutor: Any, question: str, *, adapter: str | None, max_new:
 
 def ask_timed(tutor: Any, question: str, start: float | None = None) -> dict:
     """One Tutor.ask: seconds to the first model-written token (after the quoted key point), to the first
-    text of any kind, and to the final Answer; `start` = a shared start time for concurrent waves."""
+    text of any kind, and to the final Answer; `start` = a shared start time for concurrent waves. `place`:
+    the learner's first place in the tutor's line (tutor/serving), None when the model took it at once."""
     from tutor.keypoint import LABEL
-    from tutor.types import Answer, Delta
+    from tutor.types import Answer, Delta, QueuePosition
 
     t0 = time.perf_counter() if start is None else start
-    first_text = first_model = None
+    first_text = first_model = place = None
     tokens = 0
     for ev in tutor.ask(question, user="bench"):
         now = time.perf_counter() - t0
-        if isinstance(ev, Delta):
+        if isinstance(ev, QueuePosition):
+            place = ev.position if place is None else place
+        elif isinstance(ev, Delta):
             first_text = now if first_text is None else first_text
             if first_model is None and not ev.text.startswith(LABEL):
                 first_model = now
         elif isinstance(ev, Answer) and ev.completion:
             tokens = ev.completion.usage.completion_tokens
     return {"first_token_s": first_model, "first_text_s": first_text, "answer_s": time.perf_counter() - t0,
-            "tokens": tokens}
+            "tokens": tokens, "place": place}
 
 
 def bench_single(tutor: Any, questions: list[str]) -> dict:
@@ -149,6 +152,7 @@ def bench_concurrent(tutor: Any, questions: list[str], n: int) -> dict:
     out = _summary(rows)
     out["wall_s"] = round(wall, 2)
     out["total_tokens_per_s"] = round(sum(r["tokens"] for r in rows) / wall, 1)
+    out["queued"] = sum(r["place"] is not None for r in rows)  # waited in the tutor's FIFO line for a slot
     log(f"concurrent {n}: {out}")
     return out
 

@@ -125,6 +125,22 @@ class OpenAIConfig(_Section):
         return value
 
 
+class ServingConfig(_Section):
+    """Many learners on one engine: the FIFO line in front of the model (tutor/serving/queue.py)."""
+
+    section = "serving"
+
+    slots: int = Field(
+        0, ge=0, le=256, description="model requests run at once; 0 = the engine's own: model.slots for llamacpp, 1 "
+        "for transformers and mlx (one generation at a time), no limit for openai (the server queues itself)")
+    max_waiting: int = Field(
+        16, ge=0, le=10000, description="requests that may wait for a free slot, in arrival order, each told its "
+        "place in line; one more is answered 'The tutor is busy right now' at once. 0 = never wait")
+    max_wait_s: float = Field(
+        120.0, ge=0, le=3600, description="longest wait in line before the request is answered 'busy, try again "
+        "in a moment'; 0 = no limit")
+
+
 class GenerationConfig(_Section):
     section = "generation"
 
@@ -341,6 +357,8 @@ class AppConfig(_Section):
     model: ModelConfig = Field(default_factory=ModelConfig, description="the language model and its backend")
     openai: OpenAIConfig = Field(default_factory=OpenAIConfig,
                                  description="the OpenAI-compatible model server (model.backend = openai)")
+    serving: ServingConfig = Field(default_factory=ServingConfig,
+                                   description="how many requests the model runs at once, and the line behind it")
     generation: GenerationConfig = Field(default_factory=GenerationConfig, description="how answers are sampled")
     retrieval: RetrievalConfig = Field(default_factory=RetrievalConfig, description="chunking and hybrid search")
     paths: PathsConfig = Field(default_factory=PathsConfig, description="where documents and data live")

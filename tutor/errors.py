@@ -36,3 +36,13 @@ class DocumentError(TutorError):
 
 class InputError(TutorError):
     """The user's own input is unusable (empty, too large, wrong type)."""
+
+
+class ServerBusy(TutorError):
+    """Every engine slot is taken and the waiting line is full, or a request waited longer than allowed."""
+
+    MESSAGE = "The tutor is busy right now — please try again in a moment."
+
+    def __init__(self, reason: str = "full") -> None:
+        super().__init__(self.MESSAGE)
+        self.reason = reason  # "full" (the line was full on arrival) | "timeout" (waited serving.max_wait_s)

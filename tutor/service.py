@@ -34,6 +34,7 @@ from tutor.types import (
     GenerationRequest,
     IngestReport,
     Message,
+    QueuePosition,
     RetrievalResult,
     RetrievedChunk,
     Source,
@@ -206,8 +207,10 @@ class Tutor:
         adapter: str | None = None,
         operation: str = "chat",
     ) -> Iterator[TutorEvent]:
-        """Stream Delta events, then one Answer: plan -> stream -> finish. Raises InputError for an
-        empty question and TutorError subclasses when the model cannot run."""
+        """Stream Delta events, then one Answer: plan -> stream -> finish. While the model is busy with other
+        learners, QueuePosition events (the place in line) come before the model's words. Raises InputError
+        for an empty question, TutorError subclasses when the model cannot run (ServerBusy when the line is
+        full or the wait too long)."""
         plan = self._plan(question, history, subject, socratic, user, adapter, operation)
         draft = _Draft(plan.prefix, Citations(plan.hits))
         if plan.prefix:
@@ -255,8 +258,9 @@ class Tutor:
             adapter = self.chat_adapter()
         prefix = self._prefix(question, retrieval, hits, key, hint_turn, followup=grounded and problem is not None)
         shown = key.text if key else prefix  # what the guard counts as said (tutor/backends/repetition.py)
+        # report_queue: a learner waiting for a busy model is told its place in line (tutor/serving).
         request = GenerationRequest(messages=messages, params=self._generation_params(grounded, hint_turn, shown),
-                                    adapter=adapter, meta=CallMeta(operation, user))
+                                    adapter=adapter, meta=CallMeta(operation, user), report_queue=True)
         return _AnswerPlan(question, notice, subject, user, operation, retrieval, grounded, tuple(hits),
                            prompting.make_sources(hits), request, prefix, hint_turn)
 
@@ -294,13 +298,16 @@ class Tutor:
             return soc.check_attempt(question, key, self.retriever.idf).markdown() + key.markdown()
         return key.markdown()
 
-    def _stream(self, plan: _AnswerPlan, draft: _Draft) -> Iterator[Delta]:
-        """The model's words through the citation filter. The metered backend records the call,
-        failures included."""
+    def _stream(self, plan: _AnswerPlan, draft: _Draft) -> Iterator[Delta | QueuePosition]:
+        """The model's words through the citation filter, after the request's place in line while it waits
+        for the model (QueuePosition). The metered backend records the call, failures included."""
         try:
             for item in self.backend.stream(plan.request):
                 if isinstance(item, Completion):
                     draft.completion = item
+                    continue
+                if isinstance(item, QueuePosition):
+                    yield item
                     continue
                 shown = draft.cite.feed(item)
                 if shown:

@@ -8,7 +8,8 @@ nothing is cached at module level: two ``Services`` are two independent apps (te
 
 Every model goes through one ``Meter`` (tutor/metrics/meter.py): the LLM as a ``MeteredBackend``
 shared by the tutor, quizzes, plans and the interview coach; speech, OCR and captions through
-``MediaService``.
+``MediaService``. Inside the meter, the LLM sits behind one FIFO admission gate (tutor/serving): requests
+beyond the engine's slots wait in arrival order, and past ``serving.max_waiting`` are told to try again.
 """
 from __future__ import annotations
 
@@ -31,6 +32,7 @@ from tutor.metrics import MetricsStore
 from tutor.metrics.meter import Meter, MeteredBackend
 from tutor.metrics.monitor import Monitor
 from tutor.service import Tutor
+from tutor.serving import AdmissionGate, QueuedBackend, make_gate
 
 logger = logging.getLogger(__name__)
 
@@ -51,6 +53,7 @@ class Services:
     meter: Meter  # the one place model calls are recorded
     monitor: Monitor  # the admin's statistics, resource sampler, retention, health
     users: UserDirectory  # login and roles; empty = login off, nobody is admin
+    gate: AdmissionGate | None = None  # the model's FIFO line (None: the server behind the backend queues)
 
 
 def build_services(cfg: AppConfig, *, backend: LLMBackend | None = None, embedder=None,
@@ -64,7 +67,10 @@ def build_services(cfg: AppConfig, *, backend: LLMBackend | None = None, embedde
 
     metrics = MetricsStore(cfg.paths.metrics_db_path)
     meter = Meter(metrics)
-    llm = MeteredBackend(backend or make_backend(cfg), meter)
+    engine = backend or make_backend(cfg)
+    gate = make_gate(cfg.serving, engine)
+    # Queued inside the meter, so a refusal (ServerBusy) is recorded like any failed call.
+    llm = MeteredBackend(QueuedBackend(engine, gate) if gate is not None else engine, meter)
     retriever, ingestor = build_retrieval(cfg, embedder=embedder)
     tutor = Tutor(cfg, llm, retriever, ingestor, metrics)
     learners = LearnerStore(cfg.paths.db_path)  # opened lazily, on the first record
@@ -82,6 +88,7 @@ def build_services(cfg: AppConfig, *, backend: LLMBackend | None = None, embedde
         meter=meter,
         monitor=Monitor(metrics, cfg.monitoring, cfg.paths.data_dir),  # its thread starts with monitor.start()
         users=UserDirectory.load(cfg),
+        gate=gate,
     )
 
 

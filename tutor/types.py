@@ -56,6 +56,9 @@ class GenerationRequest:
     # None = free text. A plain dict is fine: requests are built per call and never hashed.
     json_schema: Mapping[str, Any] | None = None
     meta: CallMeta = field(default_factory=CallMeta)  # recorded by tutor/metrics/meter.py
+    # The caller streams to a person: while the request waits for an engine slot, the stream also yields
+    # QueuePosition items (tutor/serving/queued.py), before any text. Off: the stream keeps to str + Completion.
+    report_queue: bool = False
 
 
 @dataclass(frozen=True)
@@ -89,8 +92,16 @@ class Completion:
         return (self.usage.completion_tokens - 1) / decode
 
 
-# A backend stream yields text deltas (str) and ends with exactly one Completion.
-StreamItem = Union[str, Completion]
+@dataclass(frozen=True)
+class QueuePosition:
+    """The request waits for the model: ``position`` is its 1-based place among the waiting (1 = next)."""
+
+    position: int
+
+
+# A backend stream yields text deltas (str) and ends with exactly one Completion; a request with
+# report_queue=True may first get QueuePosition items while it waits in line.
+StreamItem = Union[str, Completion, QueuePosition]
 
 
 @dataclass(frozen=True)
@@ -213,4 +224,4 @@ class Answer:
         return self.completion is not None and self.completion.finish_reason in ("repetition", "length")
 
 
-TutorEvent = Union[Delta, Answer]
+TutorEvent = Union[Delta, QueuePosition, Answer]  # QueuePosition only before the model's first words

@@ -56,6 +56,8 @@ def system_view(services: Services, username: str | None) -> tuple[str, Any]:
         lines.append("No alerts: CPU, memory, GPU memory and response times are under their thresholds.")
     for a in health.alerts:
         lines.append(f"- **{a.level.upper()}** {a.message}")
+    if services.gate is not None:  # refusals are also in the call records, as ServerBusy failures
+        lines.append(services.gate.state().summary())
     try:
         samples = mon.resources()
     except MetricsError as e:

@@ -10,7 +10,7 @@ import gradio as gr
 from app import render
 from tutor.errors import InputError, TutorError
 from tutor.service import Tutor
-from tutor.types import Answer, Delta, Message
+from tutor.types import Answer, Delta, Message, QueuePosition
 
 logger = logging.getLogger(__name__)
 
@@ -53,7 +53,9 @@ def respond(
 ) -> Iterator[tuple[ChatHistory, str, str, dict]]:
     """Yields (chat, sources markdown, textbox value, call ids) as the answer streams.
 
-    The learner's message is echoed at once (first yield), then the answer grows in place.
+    The learner's message is echoed at once (first yield), then the answer grows in place. While the model
+    is busy with other learners, the learner's place in line shows under it and updates as the line moves;
+    the model's first words replace it.
     """
     chat = list(chat or [])
     call_ids = dict(call_ids or {})
@@ -70,7 +72,10 @@ def respond(
     text = ""
     try:
         for event in tutor.ask(message, history, subject=subject, socratic=bool(socratic), user=user):
-            if isinstance(event, Delta):
+            if isinstance(event, QueuePosition):
+                chat[-1] = {"role": "assistant", "content": render.waiting_markdown(text, event.position)}
+                yield list(chat), gr.skip(), gr.skip(), call_ids
+            elif isinstance(event, Delta):
                 text += event.text
                 chat[-1] = {"role": "assistant", "content": text or THINKING}
                 yield list(chat), gr.skip(), gr.skip(), call_ids

@@ -16,7 +16,7 @@ from app import render
 from tutor.errors import InputError, TutorError
 from tutor.features.multimodal import ImageReading, MediaService, Transcript
 from tutor.service import Tutor
-from tutor.types import Answer, Delta
+from tutor.types import Answer, Delta, QueuePosition
 
 logger = logging.getLogger(__name__)
 
@@ -109,7 +109,9 @@ def answer(tutor: Tutor, media: MediaService, question: str, image_text: str, ca
         yield "_Searching the course material…_", gr.skip()
         text = ""
         for event in events:
-            if isinstance(event, Delta):
+            if isinstance(event, QueuePosition):
+                yield render.waiting_markdown(text, event.position), gr.skip()
+            elif isinstance(event, Delta):
                 text += event.text
                 yield text, gr.skip()
             elif isinstance(event, Answer):

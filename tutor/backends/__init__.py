@@ -51,7 +51,8 @@ def resolve_backend_kind(requested: str, *, system: str | None = None, machine: 
             has_mlx = importlib.util.find_spec("mlx_lm") is not None
         if has_mlx:
             return "mlx", "mlx: Apple Silicon with mlx-lm installed"
-        return "transformers", "transformers: Apple Silicon without mlx-lm (pip install mlx-lm to use it)"
+        return "transformers", ("transformers: Apple Silicon without mlx-lm (pip install mlx-lm==0.32.2, or rerun "
+                                "scripts/setup.sh, to use it)")
     return "transformers", f"transformers: {system}/{machine} is not Apple Silicon"
 
 

@@ -18,7 +18,8 @@ from tutor.types import BackendInfo, Completion, GenerationRequest, StreamItem, 
 class FakeBackend:
     def __init__(self, replies: list[str] | None = None, default: str = "This is a scripted answer.",
                  adapters: tuple[str, ...] = (), fail_with: Exception | None = None,
-                 strict_json: bool = True) -> None:
+                 strict_json: bool = True, slots: int | None = None,
+                 hold: threading.Event | None = None) -> None:
         self._queue: deque[str] = deque(replies or [])
         self._lock = threading.Lock()
         self.default = default
@@ -26,6 +27,10 @@ class FakeBackend:
         self.fail_with = fail_with
         self.strict_json = strict_json  # False: let tests script invalid JSON (a model without constraints)
         self.requests: list[GenerationRequest] = []  # what was asked, for assertions
+        # Engine slots for the app's admission gate (tutor/serving); None = no gate, requests never wait.
+        self.slots = slots
+        # A threading.Event the stream waits on before its first word: a test holds answers "running".
+        self.hold = hold
 
     def enqueue(self, replies: list[str]) -> None:
         with self._lock:
@@ -58,6 +63,8 @@ class FakeBackend:
             _, why = parse(reply, request.json_schema)
             if why is not None:
                 raise GenerationError(f"FakeBackend: scripted reply does not match the request's schema: {why}")
+        if self.hold is not None:
+            self.hold.wait()
         words = reply.split(" ")[: request.params.max_new_tokens]
         ttft = None
         # Stop strings are not applied (scripted replies are what the test wants shown); the repetition

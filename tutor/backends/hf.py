@@ -5,8 +5,8 @@ cache, a local folder or a hub id) on the device/dtype picked by `device.py`, th
 `model.adapters_dir` with an `adapter_config.json` as a named peft adapter. A broken or mismatched adapter
 (hf_adapter_check.py) is skipped with a warning, never a crash.
 
-Generation runs on the backend's one long-lived worker thread (hf_worker.py, which also explains the lock
-that serialises requests), feeding a `TextIteratorStreamer` that this module's consumer reads through the
+Generation runs on the backend's one long-lived worker thread (hf_worker.py, which also explains the FIFO
+slot that serialises requests), feeding a `TextIteratorStreamer` that this module's consumer reads through the
 stop-string scanner (hf_stream.py).
 """
 from __future__ import annotations
@@ -29,6 +29,9 @@ class TransformersBackend:
     """LLMBackend on transformers; see the module docstring for the threading design."""
 
     backend_name = "transformers"
+    # One generation at a time (hf_worker.py): the app's admission gate (tutor/serving) lets one request in and
+    # tells the others their place in line, instead of a silent wait on the worker.
+    slots = 1
 
     def __init__(self, model_cfg: ModelConfig, cache_dir: Path) -> None:
         self.cfg = model_cfg

@@ -1,11 +1,15 @@
 """The transformers backend's generation thread: one long-lived worker that runs `generate` for one request at
-a time, with the request's adapter (or none) and seed, and releases the generation lock when it ends.
+a time, with the request's adapter (or none) and seed, and gives the generation slot back when it ends.
 
-peft's `set_adapter` and `disable_adapter` mutate modules shared by every request, so one lock is held for a
-whole `generate`: requests with different adapters are served one after the other (on 2 CPU cores serial
-decoding costs no throughput). The consumer takes the lock and hands it to the worker, which releases it when
-`generate` ends; a consumer that stops early only signals the worker to stop, so an abandoned stream can never
-block the next request.
+peft's `set_adapter` and `disable_adapter` mutate modules shared by every request, so one request holds the
+model for a whole `generate`: requests with different adapters are served one after the other (on 2 CPU cores
+serial decoding costs no throughput). The slot is a one-slot FIFO gate (tutor/serving/queue.py), not a
+`threading.Lock`, which promises no order: waiting requests get the model in arrival order. In the app the
+admission gate in front of the backend (slots=1, `TransformersBackend.slots`) already lines requests up and tells
+each learner its place; this one keeps the order for direct callers (benches, training evaluation) and covers
+the moment an abandoned stream's `generate` is still stopping. The consumer takes the slot and hands it to the
+worker, which gives it back when `generate` ends; a consumer that stops early only signals the worker to stop,
+so an abandoned stream can never block the next request.
 """
 from __future__ import annotations
 
@@ -17,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tutor.backends.hf_load import LoadedModel
+from tutor.serving.queue import AdmissionGate, Ticket
 from tutor.types import GenerationParams
 
 logger = logging.getLogger(__name__)
@@ -30,10 +35,11 @@ class WorkerResult:
 
 
 class GenerationWorker:
-    """Runs one `generate` at a time on one reused thread; `submit` waits for the previous one to end."""
+    """Runs one `generate` at a time on one reused thread; `submit` waits, in arrival order, for the previous
+    ones to end."""
 
     def __init__(self) -> None:
-        self._gen_lock = threading.Lock()
+        self._gate = AdmissionGate(1)
         # One long-lived generation thread, not a new one per request: on CUDA a fresh thread per
         # request made decoding 3.4x slower than plain generate (per-thread CUDA state set up every
         # time); a reused thread costs ~nothing (scripts/profile_stream.py, measured on an H100).
@@ -42,14 +48,16 @@ class GenerationWorker:
 
     def submit(self, state: LoadedModel, adapter: str | None, params: GenerationParams, gen_kwargs: dict,
                streamer: Any) -> tuple[concurrent.futures.Future, WorkerResult]:
-        """Take the generation lock (waiting for a running request) and start `generate` on the worker thread,
-        which releases the lock when it ends. The worker catches its own errors into the WorkerResult."""
+        """Take the generation slot (waiting, in arrival order, for running requests) and start `generate` on the
+        worker thread, which gives the slot back when it ends. The worker catches its own errors into the
+        WorkerResult."""
         result = WorkerResult()
-        self._gen_lock.acquire()  # released by the worker when generate ends
+        ticket = self._gate.join()  # given back by the worker when generate ends
         try:
-            future = self._thread().submit(self._run, state, adapter, params, gen_kwargs, streamer, result)
+            self._gate.wait(ticket)
+            future = self._thread().submit(self._run, state, adapter, params, gen_kwargs, streamer, result, ticket)
         except BaseException:
-            self._gen_lock.release()
+            self._gate.leave(ticket)
             raise
         return future, result
 
@@ -61,7 +69,7 @@ class GenerationWorker:
             return self._executor
 
     def _run(self, state: LoadedModel, adapter: str | None, params: GenerationParams,
-             gen_kwargs: dict, streamer: Any, result: WorkerResult) -> None:
+             gen_kwargs: dict, streamer: Any, result: WorkerResult, ticket: Ticket) -> None:
         try:
             import torch
 
@@ -80,7 +88,7 @@ class GenerationWorker:
             except Exception:  # noqa: BLE001
                 streamer.text_queue.put(streamer.stop_signal)
         finally:
-            self._gen_lock.release()
+            self._gate.leave(ticket)
 
 
 def _adapter_context(state: LoadedModel, adapter: str | None) -> Any:

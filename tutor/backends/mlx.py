@@ -23,12 +23,13 @@ from tutor.backends.embedded import resolve_model_dir
 from tutor.backends.stopping import StopScanner
 from tutor.config import ModelConfig
 from tutor.errors import BackendUnavailable, GenerationError, ModelLoadError, UnknownAdapter
+from tutor.serving.queue import AdmissionGate
 from tutor.types import BackendInfo, Completion, FinishReason, GenerationParams, GenerationRequest, StreamItem, Usage
 
 logger = logging.getLogger(__name__)
 
 NOT_INSTALLED = (
-    "mlx-lm is not installed: pip install mlx-lm (Apple Silicon only), "
+    "mlx-lm is not installed: pip install mlx-lm==0.32.2 (Apple Silicon only; scripts/setup.sh installs it there), "
     "or set SMARTLEARN_MODEL_BACKEND=transformers"
 )
 MLX_ADAPTER_WEIGHTS = "adapters.safetensors"
@@ -125,12 +126,13 @@ def _import_mlx_lm() -> Any:
 
 class MLXBackend:
     backend_name = "mlx"
+    slots = 1  # one generation at a time (the FIFO gate below); the app's admission gate shows the line
 
     def __init__(self, model_cfg: ModelConfig, cache_dir: Path) -> None:
         self.cfg = model_cfg
         self.cache_dir = Path(cache_dir)
         self._load_lock = threading.Lock()
-        self._gen_lock = threading.Lock()
+        self._gen_gate = AdmissionGate(1)  # FIFO: a threading.Lock lets a later request overtake
         self._source: Path | str | None = None
         self._models: dict[str | None, tuple[Any, Any]] = {}  # adapter name -> (model, tokenizer)
         self._adapter_dirs: dict[str, Path] = {}
@@ -213,9 +215,9 @@ class MLXBackend:
         scanner = StopScanner.for_params(request.params)
         last = None
         t_first = None
-        # mlx-lm generates in this thread: the lock is held while the consumer iterates and is
+        # mlx-lm generates in this thread: the slot is held while the consumer iterates and is
         # released when the stream ends or is closed.
-        with self._gen_lock:
+        with self._gen_gate.slot():
             if spec["seed"] is not None:
                 mx.random.seed(spec["seed"])
             responses = stream_generate(model, tokenizer, prompt, **kwargs)

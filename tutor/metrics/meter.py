@@ -19,9 +19,10 @@ import logging
 import time
 from typing import Any, Callable, Iterator, Protocol, TypeVar
 
+from tutor.backends.wrapper import BackendWrapper
 from tutor.errors import InputError
 from tutor.metrics.records import ModelCall
-from tutor.types import BackendInfo, CallMeta, Completion, GenerationRequest, StreamItem
+from tutor.types import CallMeta, Completion, GenerationRequest, StreamItem
 
 logger = logging.getLogger(__name__)
 
@@ -82,40 +83,20 @@ class Meter:
         return out, latency
 
 
-class MeteredBackend:
+class MeteredBackend(BackendWrapper):
     """An ``LLMBackend`` that records every request it streams, through one ``Meter``.
 
     The final ``Completion`` comes back with ``call_id`` set (the chat's thumbs up/down need it).
     Anything else (``enqueue`` on a test's FakeBackend, a backend's own extras) is the wrapped
-    backend's, reached through attribute delegation."""
+    backend's, reached through attribute delegation (tutor/backends/wrapper.py). A request the
+    admission gate turns away (``ServerBusy``, tutor/serving) fails inside the wrapped backend, so it
+    is recorded here like any failure, under its class name: the admin sees refusals."""
 
     _OWN = ("inner", "meter")
 
     def __init__(self, backend: Any, meter: Meter) -> None:
-        object.__setattr__(self, "inner", backend)
+        super().__init__(backend)
         object.__setattr__(self, "meter", meter)
-
-    def __getattr__(self, name: str) -> Any:  # only called for names this class does not define
-        return getattr(self.inner, name)
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        # Settings of the wrapped backend (a test scripting FakeBackend.fail_with) belong to it.
-        if name in self._OWN:
-            object.__setattr__(self, name, value)
-        else:
-            setattr(self.inner, name, value)
-
-    def load(self) -> BackendInfo:
-        return self.inner.load()
-
-    def info(self) -> BackendInfo:
-        return self.inner.info()
-
-    def adapters(self) -> tuple[str, ...]:
-        return self.inner.adapters()
-
-    def count_tokens(self, text: str) -> int:
-        return self.inner.count_tokens(text)
 
     def stream(self, request: GenerationRequest) -> Iterator[StreamItem]:
         meta = request.meta
