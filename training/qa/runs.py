@@ -122,8 +122,10 @@ def run_status(folder: Path) -> RunStatus | None:
         pid, started = int(launch["pid"]), float(launch["started_at"])
     except (OSError, ValueError, KeyError, TypeError) as e:
         raise StatusError(f"The launch record of run {folder.name} cannot be read ({e}).") from e
-    if status is not None and status.started_at >= started - 1.0:
-        return status  # the launched command has written its own status
+    if status is not None and (status.pid == pid or status.started_at > started):
+        # the launched command has written its own status. Not a time window: a run killed a second
+        # after it began leaves a status a quick restart would otherwise take for the new run's.
+        return status
     command = tuple(launch.get("command", ()))
     if process_alive(pid, started):
         return RunStatus(folder.name, "starting", stage="start", pid=pid, started_at=started, updated_at=started,
