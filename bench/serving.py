@@ -124,6 +124,11 @@ def ask_timed(tutor: Any, question: str, start: float | None = None) -> dict:
                 first_model = now
         elif isinstance(ev, Answer) and ev.completion:
             tokens = ev.completion.usage.completion_tokens
+            if first_model is None:
+                # Nothing the model wrote was shown (the repetition guard dropped a copy of the quoted extract):
+                # its first token came (latency - ttft) before the end of the stream.
+                c = ev.completion
+                first_model = now - max(0.0, c.latency_s - c.ttft_s) if tokens else None
     return {"first_token_s": first_model, "first_text_s": first_text, "answer_s": time.perf_counter() - t0,
             "tokens": tokens, "place": place}
 
@@ -133,7 +138,9 @@ def bench_single(tutor: Any, questions: list[str]) -> dict:
     rows = []
     for q in questions:
         rows.append(ask_timed(tutor, q))
-        log(f"single: first token {rows[-1]['first_token_s']:.2f}s, answer {rows[-1]['answer_s']:.2f}s  {q}")
+        r = rows[-1]
+        first = "none" if r["first_token_s"] is None else f"{r['first_token_s']:.2f}s"
+        log(f"single: first token {first}, answer {r['answer_s']:.2f}s  {q}")
     return _summary(rows)
 
 
