@@ -7,7 +7,7 @@ so the machine's load is shared by every number):
   OpenAI-compatible backend against a llama.cpp HTTP server on loopback;
 - Tutor.ask on knowledge-base questions: time to the first model-written token and to the whole answer,
   one at a time, then 4 and 8 learners at once (threads on the same Tutor, as the app's request threads);
-- crosstalk: grounded requests with mixed adapters (base, tutor, interview) sent all at once; count of
+- crosstalk: grounded prompts each under three adapters (base, tutor, interview) sent all at once; count of
   answers that differ from the same request sent alone (greedy, so any difference is interference);
 - the resident memory the LLM adds to the process, and the CPU flags and load average.
 The machine is shared: read the numbers with `load_avg`. The last stdout line is one JSON object.
@@ -176,19 +176,35 @@ def _summary(rows: list[dict]) -> dict:
             "tokens_p50": round(pct(col("tokens"), 50), 1)}
 
 
+def _common_prefix(a: str, b: str) -> int:
+    return next((i for i, (x, y) in enumerate(zip(a, b)) if x != y), min(len(a), len(b)))
+
+
 def bench_crosstalk(backend: Any, requests: list, waves: int) -> dict:
-    """Each request alone, then all at once (`waves` times); answers that differ from their solo run."""
+    """Each request alone, then all at once (`waves` times). `requests` holds each prompt under several adapters.
+
+    Exact equality with the solo run is not a crosstalk test on llama.cpp: batching changes the order of
+    float sums, so greedy text drifts apart after a while even when every request uses the SAME adapter
+    (measured here: 8 of 12 base-model answers differed, at character 15-140). Crosstalk, an adapter
+    applied to the wrong request, shows as an answer closer to the SAME PROMPT's solo answer under another
+    adapter than to its own (longer common prefix). Both counts are reported."""
     from tutor.backends import generate
 
     alone = [generate(backend, r).text for r in requests]
-    differ = 0
+    differ = crosstalk = 0
     for _ in range(waves):
         with concurrent.futures.ThreadPoolExecutor(len(requests)) as pool:
             together = list(pool.map(lambda r: generate(backend, r).text, requests))
-        differ += sum(a != b for a, b in zip(alone, together))
+        for i, (req, text) in enumerate(zip(requests, together)):
+            differ += text != alone[i]
+            own = _common_prefix(text, alone[i])
+            rivals = [_common_prefix(text, alone[j]) for j, other in enumerate(requests)
+                      if other.messages == req.messages and other.adapter != req.adapter]
+            crosstalk += any(r > own for r in rivals)
     adapters = sorted({str(r.adapter) for r in requests})
-    log(f"crosstalk: {differ} of {len(requests) * waves} differ (adapters {adapters})")
-    return {"differ": differ, "requests": len(requests) * waves, "adapters": adapters,
+    log(f"crosstalk: {crosstalk} of {len(requests) * waves} closer to another adapter's answer; {differ} differ "
+        f"from their solo run at all (adapters {adapters})")
+    return {"crosstalk": crosstalk, "differ": differ, "requests": len(requests) * waves, "adapters": adapters,
             "distinct_solo_answers": len(set(alone))}
 
 
@@ -273,8 +289,8 @@ def main(argv: list[str] | None = None) -> int:
     single = bench_single(tutor, QUESTIONS[:q["single"]])
     conc4 = bench_concurrent(tutor, QUESTIONS, 4)
     conc8 = bench_concurrent(tutor, QUESTIONS, 8)
-    mixed = [grounded_request(tutor, QUESTIONS[i % len(QUESTIONS)], adapter=a, max_new=q["xt_new"], penalty=1.15)
-             for i, a in enumerate([None, "tutor", "interview", "tutor", None, "interview"])]
+    mixed = [grounded_request(tutor, question, adapter=a, max_new=q["xt_new"], penalty=1.15)
+             for question in QUESTIONS[:2] for a in (None, "tutor", "interview")]  # each prompt under 3 adapters
     crosstalk = bench_crosstalk(ours, mixed, q["waves"])
     hf = bench_transformers(cfg, tutor, q["n_new"], q["repeats"])
     result = {
@@ -284,7 +300,7 @@ def main(argv: list[str] | None = None) -> int:
         "decode_ratio_openai_http_vs_llamacpp": round(decode["openai_http"] / decode["xllamacpp"], 3),
         "decode_ratio_vs_transformers": round(decode["ours"] / hf["tokens_per_s"], 2),
         "single": single, "concurrent_4": conc4, "concurrent_8": conc8,
-        "crosstalk": crosstalk["differ"], "crosstalk_detail": crosstalk,
+        "crosstalk": crosstalk["crosstalk"], "crosstalk_detail": crosstalk,
         "llm_rss_gb": round(llm_rss, 3), "process_rss_gb": round(rss_gb(), 3),
         "cpu_flags": cpu_info(), "load_avg": {"start": load_start, "end": os.getloadavg()},
         "targets": TARGETS,
@@ -295,7 +311,7 @@ def main(argv: list[str] | None = None) -> int:
         "first_token_p50": single["first_token_p50_s"] <= TARGETS["first_token_p50_s"],
         "answer_p50": single["answer_p50_s"] <= TARGETS["answer_p50_s"],
         "concurrent_4_p95": conc4["answer_p95_s"] <= TARGETS["concurrent_4_answer_p95_s"],
-        "crosstalk": crosstalk["differ"] == 0, "llm_rss": result["llm_rss_gb"] <= TARGETS["llm_rss_gb"]}
+        "crosstalk": crosstalk["crosstalk"] == 0, "llm_rss": result["llm_rss_gb"] <= TARGETS["llm_rss_gb"]}
     emit("serving", result)
     return 0
 

@@ -31,14 +31,38 @@ class _Leaky(FakeBackend):
 
 
 def _requests():
-    return [GenerationRequest((Message("user", f"q{i}"),), GenerationParams(max_new_tokens=20), adapter=a)
-            for i, a in enumerate([None, "tutor", "interview"])]
+    return [GenerationRequest((Message("user", "q"),), GenerationParams(max_new_tokens=20), adapter=a)
+            for a in (None, "tutor", "interview")]  # one prompt under three adapters
 
 
 def test_crosstalk_is_zero_for_independent_requests_and_counted_otherwise():
-    assert bench_crosstalk(FakeBackend(), _requests(), waves=1)["differ"] == 0
+    clean = bench_crosstalk(FakeBackend(), _requests(), waves=1)
+    assert clean["differ"] == 0 and clean["crosstalk"] == 0
     leaky = bench_crosstalk(_Leaky(), _requests(), waves=2)
-    assert leaky["differ"] > 0 and leaky["requests"] == 6
+    assert leaky["crosstalk"] > 0 and leaky["differ"] > 0 and leaky["requests"] == 6
+
+
+class _Drifting(FakeBackend):
+    """Its own adapter's answer, with the tail changed in the all-at-once wave (calls after the three solo
+    runs): batching drift, not crosstalk."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls = 0
+        self._guard = threading.Lock()
+
+    def stream(self, request):
+        with self._guard:
+            self.calls += 1
+            tail = "alone" if self.calls <= 3 else "drifted"
+            self.enqueue([f"answer under {request.adapter} then {tail}"])
+            items = list(super().stream(request))
+        yield from items
+
+
+def test_batching_drift_differs_but_is_not_crosstalk():
+    drift = bench_crosstalk(_Drifting(), _requests(), waves=1)
+    assert drift["differ"] == 3 and drift["crosstalk"] == 0
 
 
 def test_decode_rate_excludes_the_first_token_and_summaries_use_percentiles():
