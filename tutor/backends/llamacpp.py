@@ -68,6 +68,7 @@ class _StreamState:
     first_at: float | None = None
     finish: str | None = None
     usage: dict = field(default_factory=dict)
+    pieces: int = 0  # streamed content chunks: llama-server sends one per generated token
 
 
 def free_cores(load: float | None = None) -> tuple[int, int]:
@@ -360,18 +361,31 @@ class LlamaCppBackend:
             if text:
                 if st.first_at is None:
                     st.first_at = time.perf_counter()
+                st.pieces += 1
                 out.append(text)
             if choice.get("finish_reason"):
                 st.finish = st.finish or choice["finish_reason"]
         return out
+
+    def _usage(self, request: GenerationRequest, st: _StreamState) -> Usage:
+        """The server's usage; a request we stopped early (stop string, soft length, repetition guard: most
+        chat answers) never gets its usage chunk, so then: the streamed tokens, and the prompt's messages
+        through llama.cpp's tokenizer (the chat template's few tokens are not counted)."""
+        if st.usage:
+            return Usage(prompt_tokens=int(st.usage.get("prompt_tokens", 0)),
+                         completion_tokens=int(st.usage.get("completion_tokens", 0)))
+        try:
+            prompt = self.count_tokens("\n".join(m.content for m in request.messages))
+        except GenerationError:
+            prompt = 0
+        return Usage(prompt_tokens=prompt, completion_tokens=st.pieces)
 
     def _completion(self, request: GenerationRequest, text: str, st: _StreamState) -> Completion:
         t_end = time.perf_counter()
         finish = st.finish if st.finish in ("length", "repetition") else "stop"
         return Completion(
             text=text, model=self.cfg.base_model, adapter=request.adapter,
-            usage=Usage(prompt_tokens=int(st.usage.get("prompt_tokens", 0)),
-                        completion_tokens=int(st.usage.get("completion_tokens", 0))),
+            usage=self._usage(request, st),
             ttft_s=(st.first_at if st.first_at is not None else t_end) - st.t0,
             latency_s=t_end - st.t0, finish_reason=finish,
         )

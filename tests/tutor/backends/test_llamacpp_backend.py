@@ -113,6 +113,8 @@ def test_stop_strings_end_the_answer_before_them(backend):
     assert "4" in free.text
     _, stopped = _run(backend, _req("Count from 1 to 10, one number per line.", max_new_tokens=40, stop=("4",)))
     assert "4" not in stopped.text and free.text.startswith(stopped.text) and stopped.finish_reason == "stop"
+    # stopped early, llama.cpp sends no usage chunk: the tokens are still counted (the admin's tokens/s)
+    assert 0 < stopped.usage.completion_tokens < free.usage.completion_tokens and stopped.usage.prompt_tokens > 5
 
 
 @pytest.mark.integration
