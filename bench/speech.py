@@ -110,7 +110,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--threads", type=int, default=0, help="faster-whisper CPU threads (0 = app default)")
-    ap.add_argument("--compute-type", default="int8",
+    ap.add_argument("--compute-type", default="float32",
                     help="faster-whisper compute type (int8, float32, ...): media.speech_compute_type")
     ap.add_argument("--faster-only", action="store_true", help="skip openai-whisper (compare compute types fast)")
     args = ap.parse_args()

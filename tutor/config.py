@@ -329,7 +329,11 @@ class MediaConfig(_Section):
         "", description="spoken language code (en, fr, ...) for a multilingual speech model; empty = detect. "
         "English-only models (*.en, the embedded one) always use en")
     speech_threads: int = Field(0, ge=0, description="CPU threads for faster-whisper; 0 = min(4, CPU count)")
-    speech_compute_type: str = Field("int8", description="faster-whisper compute type: int8 | int8_float32 | float32 | ...")
+    speech_compute_type: str = Field(
+        "float32", description="faster-whisper compute type: float32 | int8 | int8_float32 | ... float32 hears the "
+        "same words on every CPU (int8 transcripts differed between MKL and oneDNN kernels in 4-6 of 20 clips: "
+        "bench/results/speech_numerics.json) and still meets the speed targets (bench.speech --quick, Xeon "
+        "without bf16: RTF 0.055, 10 s clip 0.72 s vs int8 0.034 / 0.53 s) for ~200 MB more memory")
     max_audio_mb: float = Field(25.0, gt=0, description="larger audio files are refused before decoding")
     max_audio_s: float = Field(300.0, gt=0, description="longer recordings are cut to this length, with a message")
     max_image_mb: float = Field(10.0, gt=0, description="larger image files are refused before decoding")

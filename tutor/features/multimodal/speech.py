@@ -109,7 +109,7 @@ class _LazyModel:
 class FasterWhisperSpeech(_LazyModel):
     name = "faster-whisper"
 
-    def __init__(self, model: str = EMBEDDED, threads: int = 0, compute_type: str = "int8") -> None:
+    def __init__(self, model: str = EMBEDDED, threads: int = 0, compute_type: str = "float32") -> None:
         super().__init__(model)
         self.threads = _threads(threads)
         self.compute_type = compute_type
