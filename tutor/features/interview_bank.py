@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from tutor.repo_paths import REPO_ROOT, resolve_shipped
 from tutor.types import Message
 
 logger = logging.getLogger(__name__)
@@ -49,7 +50,7 @@ INTERVIEW_SYSTEM_PROMPT = ("You are a strong candidate in a machine learning job
                            "question correctly and concisely in a few sentences.")
 
 # The repo's bank; cfg.paths.interview_bank_dir overrides it where a config is at hand.
-DEFAULT_BANK_DIR = Path(__file__).resolve().parents[2] / "training" / "data" / "interview"
+DEFAULT_BANK_DIR = REPO_ROOT / "training" / "data" / "interview"
 
 
 @dataclass(frozen=True)
@@ -212,12 +213,6 @@ def load_bank(folder: str | Path = DEFAULT_BANK_DIR) -> Bank:
 
 
 def resolve_bank_dir(configured: str | Path | None = None) -> Path:
-    """cfg.paths.interview_bank_dir as given when it exists; a relative path is also tried against the repo
-    root (the app may be started from another working directory); else DEFAULT_BANK_DIR."""
-    if configured is None:
-        return DEFAULT_BANK_DIR
-    p = Path(configured)
-    if p.exists() or p.is_absolute():
-        return p
-    repo_relative = DEFAULT_BANK_DIR.parents[2] / p
-    return repo_relative if repo_relative.exists() else p
+    """cfg.paths.interview_bank_dir, found from any working directory (tutor/repo_paths.py); None ->
+    DEFAULT_BANK_DIR."""
+    return resolve_shipped(configured, DEFAULT_BANK_DIR)

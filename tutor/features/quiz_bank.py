@@ -15,12 +15,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
+from tutor.repo_paths import REPO_ROOT, resolve_shipped
+
 logger = logging.getLogger(__name__)
 
 # The kinds the pipeline writes (training/qa/config.py KINDS), in the order the quiz tab lists them.
 BANK_KINDS: tuple[str, ...] = ("definition", "why", "compare", "apply", "true_false")
 # The repo's shipped bank; cfg.paths.quiz_bank_path overrides it.
-DEFAULT_BANK_PATH = Path(__file__).resolve().parents[2] / "training" / "data" / "qa" / "qa-kb-v1.jsonl"
+DEFAULT_BANK_PATH = REPO_ROOT / "training" / "data" / "qa" / "qa-kb-v1.jsonl"
 _REQUIRED = ("id", "source_chunk_id", "doc_id", "kind", "question", "answer")
 
 
@@ -104,12 +106,5 @@ def load_quiz_bank(path: str | Path | None) -> QuizBank:
 
 
 def resolve_bank_path(configured: str | Path | None) -> Path:
-    """cfg.paths.quiz_bank_path as given when it exists; a relative path is also tried against the repo
-    root (the app may be started from another working directory)."""
-    if configured is None:
-        return DEFAULT_BANK_PATH
-    p = Path(configured)
-    if p.exists() or p.is_absolute():
-        return p
-    repo_relative = DEFAULT_BANK_PATH.parents[3] / p
-    return repo_relative if repo_relative.exists() else p
+    """cfg.paths.quiz_bank_path, found from any working directory (tutor/repo_paths.py)."""
+    return resolve_shipped(configured, DEFAULT_BANK_PATH)
