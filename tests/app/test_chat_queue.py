@@ -4,11 +4,11 @@ backend that holds its answers until the test lets them go."""
 from __future__ import annotations
 
 import threading
-import time
 
 import pytest
 
 from app.tabs import chat
+from tests.polling import until
 from tests.tutor.test_service import make_cfg
 from tutor.backends.fake import FakeBackend
 from tutor.errors import ServerBusy
@@ -16,12 +16,6 @@ from tutor.retrieval import HashEmbedder
 from tutor.services import build_services
 
 
-def until(cond, what: str, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.005)
 
 
 @pytest.fixture

@@ -4,10 +4,10 @@ is told its place in line instead of waiting silently on a lock."""
 from __future__ import annotations
 
 import threading
-import time
 from pathlib import Path
 from types import SimpleNamespace
 
+from tests.polling import WAIT, until
 from tests.tutor.backends.conftest import model_cfg
 from tutor.backends import generate
 from tutor.backends.hf import TransformersBackend
@@ -16,15 +16,8 @@ from tutor.config import AppConfig
 from tutor.serving import QueuedBackend, make_gate
 from tutor.types import Completion, GenerationParams, GenerationRequest, Message, QueuePosition
 
-WAIT = 10.0
 
 
-def until(cond, what: str) -> None:
-    deadline = time.monotonic() + WAIT
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.005)
 
 
 class _Model:

@@ -9,21 +9,15 @@ import time
 
 import pytest
 
+from tests.polling import WAIT, until
 from tutor.backends.base import generate
 from tutor.backends.fake import FakeBackend
 from tutor.errors import ServerBusy
 from tutor.serving import AdmissionGate, QueuedBackend, make_gate, ordinal, waiting_notice
 from tutor.types import Completion, GenerationRequest, Message, QueuePosition
 
-WAIT = 10.0  # seconds a test waits for a thread at most before it fails
 
 
-def until(cond, what: str) -> None:
-    deadline = time.monotonic() + WAIT
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.005)
 
 
 class Waiter(threading.Thread):
