@@ -80,3 +80,18 @@ def running_server(services: Services):
     finally:
         server.should_exit = True
         thread.join(10)
+
+
+def queue_messages(http, url: str, session: str) -> str:
+    """Every message the server streams to a queue session until its event completes, one JSON per line."""
+    import json
+
+    out = []
+    with http.stream("GET", url + "gradio_api/queue/data", params={"session_hash": session}, timeout=60) as resp:
+        for line in resp.iter_lines():
+            if line.startswith("data:"):
+                msg = json.loads(line[5:])
+                out.append(json.dumps(msg))
+                if msg.get("msg") == "process_completed":
+                    break
+    return "\n".join(out)

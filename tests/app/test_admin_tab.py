@@ -5,7 +5,9 @@ import time
 import pytest
 
 from app.tabs import admin
-from tests.app.admin_fixtures import ADMIN, ADMIN_PW, LEARNER, LEARNER_PW, admin_setup, running_server
+from tests.app.admin_fixtures import (
+    ADMIN, ADMIN_PW, LEARNER, LEARNER_PW, admin_setup, queue_messages, running_server,
+)
 from tutor.metrics import KnowledgeGap, ModelCall, TrainingStep
 
 
@@ -78,7 +80,6 @@ def live_server(setup):
 def _call_raw(http, url: str, fn_index: int, n_inputs: int) -> str:
     """Call one event by index the way a hand-written client would (gradio_client refuses hidden
     events on its side; the server must refuse them too). Returns everything the server sent."""
-    import json
     import uuid
 
     session = uuid.uuid4().hex
@@ -87,15 +88,7 @@ def _call_raw(http, url: str, fn_index: int, n_inputs: int) -> str:
                                                         "event_data": None})
     if r.status_code != 200:
         return f"refused {r.status_code}"
-    out = []
-    with http.stream("GET", url + "gradio_api/queue/data", params={"session_hash": session}, timeout=60) as resp:
-        for line in resp.iter_lines():
-            if line.startswith("data:"):
-                msg = json.loads(line[5:])
-                out.append(json.dumps(msg))
-                if msg.get("msg") == "process_completed":
-                    break
-    return "\n".join(out)
+    return queue_messages(http, url, session)
 
 
 def test_learner_login_cannot_call_admin_events(live_server, setup):

@@ -12,7 +12,7 @@ import pytest
 from gradio_client import Client
 
 from tests.app.admin_fixtures import (
-    ADMIN, ADMIN_PW, LEARNER, LEARNER2, LEARNER2_PW, LEARNER_PW, add_users, running_server,
+    ADMIN, ADMIN_PW, LEARNER, LEARNER2, LEARNER2_PW, LEARNER_PW, add_users, queue_messages, running_server,
 )
 from tests.tutor.features.learning_fixtures import KB
 from tutor.backends.fake import FakeBackend
@@ -46,15 +46,7 @@ def call_event(http: httpx.Client, url: str, fn_index: int, data: list) -> str:
     r = http.post(url + "gradio_api/queue/join", json={"data": data, "fn_index": fn_index, "session_hash": session,
                                                         "trigger_id": None, "event_data": None})
     assert r.status_code == 200, r.text
-    out = []
-    with http.stream("GET", url + "gradio_api/queue/data", params={"session_hash": session}) as resp:
-        for line in resp.iter_lines():
-            if line.startswith("data:"):
-                msg = json.loads(line[5:])
-                out.append(json.dumps(msg))
-                if msg.get("msg") == "process_completed":
-                    break
-    return "\n".join(out)
+    return queue_messages(http, url, session)
 
 
 def event_with_output(demo, elem_id: str, n_inputs: int) -> int:
