@@ -68,7 +68,7 @@ class _StreamState:
     first_at: float | None = None
     finish: str | None = None
     usage: dict = field(default_factory=dict)
-    pieces: int = 0  # streamed content chunks: llama-server sends one per generated token
+    timings: dict = field(default_factory=dict)  # the latest chunk's running counts (timings_per_token)
 
 
 def free_cores(load: float | None = None) -> tuple[int, int]:
@@ -282,6 +282,7 @@ class LlamaCppBackend:
             "top_p": float(p.top_p),
             "repeat_penalty": float(p.repetition_penalty or 1.0),
             "cache_prompt": True,
+            "timings_per_token": True,  # running token counts in every chunk: usage of a request we stop early
             # every adapter with an explicit scale, every time: see the module docstring (llama.cpp#26207)
             "lora": [{"id": i, "scale": 1.0 if name == request.adapter else 0.0} for i, name in enumerate(adapters)],
         }
@@ -355,37 +356,36 @@ class LlamaCppBackend:
             raise GenerationError(f"The model failed while writing the answer: {msg}")
         if item.get("usage"):
             st.usage = item["usage"]
+        if item.get("timings"):
+            st.timings = item["timings"]
         out = []
         for choice in item.get("choices") or ():
             text = (choice.get("delta") or {}).get("content")
             if text:
                 if st.first_at is None:
                     st.first_at = time.perf_counter()
-                st.pieces += 1
                 out.append(text)
             if choice.get("finish_reason"):
                 st.finish = st.finish or choice["finish_reason"]
         return out
 
-    def _usage(self, request: GenerationRequest, st: _StreamState) -> Usage:
-        """The server's usage; a request we stopped early (stop string, soft length, repetition guard: most
-        chat answers) never gets its usage chunk, so then: the streamed tokens, and the prompt's messages
-        through llama.cpp's tokenizer (the chat template's few tokens are not counted)."""
+    def _usage(self, st: _StreamState) -> Usage:
+        """The server's usage chunk; a request we stopped early (stop string, soft length, repetition guard:
+        most chat answers) never gets one, so then the running counts every chunk carries
+        (timings_per_token): prompt tokens = those computed + those reused from the cache."""
         if st.usage:
             return Usage(prompt_tokens=int(st.usage.get("prompt_tokens", 0)),
                          completion_tokens=int(st.usage.get("completion_tokens", 0)))
-        try:
-            prompt = self.count_tokens("\n".join(m.content for m in request.messages))
-        except GenerationError:
-            prompt = 0
-        return Usage(prompt_tokens=prompt, completion_tokens=st.pieces)
+        t = st.timings
+        return Usage(prompt_tokens=int(t.get("prompt_n", 0)) + int(t.get("cache_n", 0)),
+                     completion_tokens=int(t.get("predicted_n", 0)))
 
     def _completion(self, request: GenerationRequest, text: str, st: _StreamState) -> Completion:
         t_end = time.perf_counter()
         finish = st.finish if st.finish in ("length", "repetition") else "stop"
         return Completion(
             text=text, model=self.cfg.base_model, adapter=request.adapter,
-            usage=self._usage(request, st),
+            usage=self._usage(st),
             ttft_s=(st.first_at if st.first_at is not None else t_end) - st.t0,
             latency_s=t_end - st.t0, finish_reason=finish,
         )
