@@ -41,15 +41,22 @@ def _parse_focus(text: str) -> tuple[str, ...]:
     return tuple(p.strip() for p in re.split(r"[,;\n]", text or "") if p.strip())
 
 
+def plan_request(user: str, subject: str | None, goal: str, level: str, hours: Any, weeks: Any,
+                 target_date: str = "", focus: str = "") -> PlanRequest:
+    """The tab's and the API's fields as a PlanRequest: no subject (or the goal placeholder) plans from the
+    goal, 4 hours a week when left empty, the target date when weeks is left empty or 0."""
+    subj = None if not subject or subject == ANY_SUBJECT else subject
+    n_weeks = None if (weeks in (None, "", 0) and (target_date or "").strip()) else weeks
+    return PlanRequest(learner=user, subject=subj, goal=goal or "", level=level or "beginner",
+                       hours_per_week=hours if hours not in (None, "") else 4, weeks=n_weeks,
+                       target_date=(target_date or "").strip() or None, focus=_parse_focus(focus))
+
+
 def make_plan(plans: PlanMaker, store: LearnerStore, user: str, subject: str | None, goal: str, level: str,
               hours: Any, weeks: Any, target_date: str, focus: str,
               progress: Callable[..., Any] | None = None) -> Iterator[tuple[Any, ...]]:
     """Yields (plan markdown, downloads update, saved-plans dropdown update) as weeks are written."""
-    subj = None if not subject or subject == ANY_SUBJECT else subject
-    n_weeks = None if (weeks in (None, "", 0) and (target_date or "").strip()) else weeks
-    req = PlanRequest(learner=user, subject=subj, goal=goal or "", level=level or "beginner",
-                      hours_per_week=hours if hours not in (None, "") else 4, weeks=n_weeks,
-                      target_date=(target_date or "").strip() or None, focus=_parse_focus(focus))
+    req = plan_request(user, subject, goal, level, hours, weeks, target_date, focus)
     shown: list[str] = []
     total = 1
     try:
@@ -81,9 +88,7 @@ def plan_api(plans: PlanMaker, user: str, subject: str = "", goal: str = "", lev
     """The /plan endpoint: streams {"plan_id", "subject", "weeks": [week markdown so far], "done", "notices"};
     bad input ends with "error": a sentence. The plan is saved to `user` exactly as from the tab."""
     out: dict[str, Any] = {"plan_id": "", "subject": "", "weeks": [], "done": False, "notices": []}
-    req = PlanRequest(learner=user, subject=(subject or None) if subject != ANY_SUBJECT else None, goal=goal or "",
-                      level=level or "beginner", hours_per_week=hours if hours not in (None, "") else 4,
-                      weeks=weeks if weeks not in (None, "") else 4)
+    req = plan_request(user, subject, goal, level, hours, weeks if weeks not in (None, "") else 4)
     try:
         for event in plans.generate(req):
             if isinstance(event, PlanStarted):
