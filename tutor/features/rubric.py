@@ -12,7 +12,8 @@ adjacent sentences: an idea often spans a sentence break):
   that states the point is >= SEMANTIC_THRESHOLD;
 - partly (with ``embed``): linear credit from PARTIAL_FLOOR up to SEMANTIC_THRESHOLD;
 - never from a unit that reads as word salad, negates the point, or swaps its terms
-  (tutor/features/rubric_meaning.py); a point only such a unit came near is reported as contradicted.
+  (tutor/features/rubric_meaning.py), unless the reference sentence it restates does the same (the
+  reference is right by definition); a point only such a unit came near is reported as contradicted.
 
 The score is 10 * the mean credit. Without ``embed`` only the lexical test runs (the
 fallback). Thresholds: see the constants below and bench/rubric_calibration.py.
@@ -28,7 +29,8 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from tutor.features.rubric_meaning import Rivals, claim_share, contradicts, question_rivals, reads_as_prose
+from tutor.features.rubric_meaning import (Rivals, claim_share, contradicts_reference, question_rivals,
+                                          reads_as_prose)
 from tutor.features.rubric_text import STOPWORDS, content_stems, stem, words  # noqa: F401 - re-exported
 from tutor.retrieval.chunking import split_sentences
 
@@ -244,7 +246,9 @@ def gather(text: str, points: Sequence[str], embed: EmbedFn | None, *, question:
         except Exception:  # noqa: BLE001 - a failing embedder must not cost the learner a score
             logger.exception("semantic rubric scoring failed; using the lexical test alone")
             on = False
-    wrong = np.array([[contradicts(p, u, rivals) for u in units] for p in points], bool).reshape(n, len(units))
+    ref_sentences = [s for s in split_sentences(reference or "") if words(s)][:MAX_UNITS]
+    wrong = np.array([[contradicts_reference(p, u, rivals, ref_sentences) for u in units] for p in points],
+                     bool).reshape(n, len(units))
     usable = np.broadcast_to(np.array(prose, bool), lexical.shape)
     return Evidence(lexical, semantic, usable, wrong, on)
 

@@ -27,6 +27,10 @@ from tutor.features.rubric_text import STOPWORDS, stem, words
 # "Lists are mutable." is a fine telegraphic answer.
 PROSE_MIN_FUNCTION_SHARE = 0.15
 PROSE_MIN_WORDS = 6
+# A unit restates a reference sentence when that sentence holds this share of the unit's content stems
+# (copied or lightly reworded). Restating only exempts what the reference sentence itself trips, so a negated
+# or swapped rewrite of a sentence that states the point correctly is still caught.
+RESTATE_SHARE = 0.6
 NEGATION_SCOPE = 3  # content words after a negation cue that it negates ("does not give sparse weights")
 
 # A negation's scope ends at punctuation and at a conjunction that starts another clause.
@@ -208,3 +212,36 @@ def _lead(seq: list[str], term: str, anchors: list[int]) -> float:
 
 def contradicts(point: str, unit: str, rivals: Rivals, reference: str = "") -> bool:
     return negation_conflict(point, unit, reference) or swapped_term(point, unit, rivals)
+
+
+def restated_reference(unit: str, reference_sentences: Sequence[str]) -> str | None:
+    """The reference sentence the unit restates: the one sharing the most of the unit's content stems, if
+    it holds at least RESTATE_SHARE of them; else None."""
+    u = _content(unit)
+    if not u:
+        return None
+    best, share = None, 0.0
+    for r in reference_sentences:
+        s = len(u & _content(r)) / len(u)
+        if s > share:
+            best, share = r, s
+    return best if share >= RESTATE_SHARE else None
+
+
+def contradicts_reference(point: str, unit: str, rivals: Rivals, reference_sentences: Sequence[str]) -> bool:
+    """``contradicts``, unless the reference sentence the unit restates trips the same tests and the unit says
+    nothing at stake beyond it. The reference answer is right by definition, so a negation or term order it
+    has ("reference counting cannot free cycles" beside the point "reference counting frees memory"; "rather
+    than clicks" beside "not clicks") is its wording, not a contradiction. A unit that adds a negation, or a
+    term of the point or a rival of one, makes its own claim and is judged on it: "prefer recall when false
+    positives are costly" restates the precision sentence but names recall."""
+    if not contradicts(point, unit, rivals):
+        return False
+    ref = restated_reference(unit, reference_sentences)
+    if ref is None or not contradicts(point, ref, rivals):
+        return True
+    p_stems = _content(point)
+    at_stake = p_stems.union(*(rivals.of(t, p_stems) for t in p_stems))
+    adds_terms = (_content(unit) & at_stake) - _content(ref)
+    adds_negation = negated_stems(unit) - negated_stems(ref)
+    return bool(adds_terms or adds_negation)

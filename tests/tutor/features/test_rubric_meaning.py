@@ -9,6 +9,7 @@ from tutor.features.rubric import RubricScore, Thresholds, score_answer
 from tutor.features.rubric_meaning import (
     Rivals,
     contradicts,
+    contradicts_reference,
     negated_stems,
     negation_conflict,
     question_rivals,
@@ -152,3 +153,34 @@ def test_a_correct_contrast_is_not_a_contradiction():
     assert not contradicts(REG_POINTS[0], ok, question_rivals(REG_Q, REG_POINTS), REG_REFERENCE)
     r = score_answer(ok, REG_POINTS, None, question=REG_Q)
     assert REG_POINTS[0] in r.covered and r.contradicted == ()
+
+
+GC_POINTS = ("Reference counting frees memory deterministically",
+             "Cycles are collected by a generational cyclic garbage collector")
+GC_REFERENCE = ("When the count reaches zero the object is freed at once, which makes memory release deterministic.",
+                "Reference counting cannot free cycles, so a cyclic garbage collector scans three generations.")
+
+
+@pytest.mark.parametrize("point, unit, expected", [
+    # The reference's own sentence, copied or lightly cut: its negation is its wording, not a contradiction.
+    (GC_POINTS[1], GC_REFERENCE[1], False),
+    (GC_POINTS[1], "Reference counting cannot free cycles, so a cyclic garbage collector scans generations.", False),
+    # ... but a unit that adds a negation the sentence lacks makes its own (wrong) claim.
+    (GC_POINTS[1], "Reference counting cannot free cycles, so a cyclic garbage collector does not collect them.",
+     True),
+    # A negation of the point is caught, even when it reads like the sentence whose negation is exempt.
+    (GC_POINTS[0], "Reference counting does not free memory deterministically.", True),
+])
+def test_what_the_reference_itself_says_is_not_a_contradiction(point, unit, expected):
+    assert contradicts(point, unit, NO_RIVALS)  # the plain test flags every one of them
+    assert contradicts_reference(point, unit, NO_RIVALS, GC_REFERENCE) is expected
+
+
+def test_a_unit_naming_a_rival_the_restated_sentence_lacks_still_contradicts():
+    points = ("Prefer precision when false positives are costly", "Prefer recall when missing positives is costly")
+    reference = ("Prefer precision when false positives are costly, for example a spam filter.",
+                 "Prefer recall when missing a positive is costly, such as cancer screening.")
+    swapped = "Prefer recall when false positives are costly, and prefer precision when missing positives is costly."
+    rivals = question_rivals("When would you prefer precision over recall, and vice versa?", points)
+    assert all(contradicts_reference(p, swapped, rivals, reference) for p in points)
+    assert not any(contradicts_reference(p, r, rivals, reference) for p, r in zip(points, reference))
