@@ -88,6 +88,7 @@ def pick(items: Sequence, n: int | None) -> list:
 class Asked:
     answer: object  # tutor.types.Answer
     latency_s: float
+    question: str = ""
 
 
 def ask(tutor, question: str, socratic: bool = False) -> Asked:
@@ -98,7 +99,7 @@ def ask(tutor, question: str, socratic: bool = False) -> Asked:
     for ev in tutor.ask(question, socratic=socratic, user="bench-eval"):
         if isinstance(ev, Answer):
             answer = ev
-    return Asked(answer, time.perf_counter() - t0)
+    return Asked(answer, time.perf_counter() - t0, question)
 
 
 def chunk_texts(tutor) -> dict[str, str]:
@@ -121,7 +122,7 @@ def hit_token_limit(answer) -> bool:
 def key_point_facts(tutor, question: str, hits, facts) -> float:
     """Share of the key facts in the quoted key point alone (extractive: no model needed)."""
     text = tutor.key_point(question, hits)
-    return M.fact_coverage(text.text if text else "", facts).share
+    return M.fact_coverage(text.full_text if text else "", facts).share
 
 
 def eval_retrieval(tutor, es: EvalSet) -> dict:
@@ -222,8 +223,12 @@ def rubric_only(cfg, es: EvalSet, quick: bool, embedder=None) -> dict:
 def summarise(asked: list[Asked]) -> dict:
     lat = [a.latency_s for a in asked]
     words = [M.word_count(a.answer.text) for a in asked]
-    degen = [bool(M.degeneration_reasons(a.answer.text, hit_token_limit(a.answer))) for a in asked]
+    reasons = [M.degeneration_reasons(a.answer.text, hit_token_limit(a.answer)) for a in asked]
+    degen = [bool(r) for r in reasons]
     return {"n_answers": len(asked), "degeneration_rate": M.share(degen),
+            # which ones and why, so a rate above 0 can be read without re-running
+            "degenerate": [{"question": a.question, "reasons": list(r), "tail": a.answer.text[-160:]}
+                           for a, r in zip(asked, reasons) if r],
             "token_limit_rate": M.share([hit_token_limit(a.answer) for a in asked]),
             "answer_p50_s": round(pct(lat, 50), 3), "answer_p95_s": round(pct(lat, 95), 3),
             "answer_words_p50": round(pct(words, 50), 1), "answer_words_p95": round(pct(words, 95), 1)}

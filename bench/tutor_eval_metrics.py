@@ -79,13 +79,12 @@ class Citation:
 
 
 def citations_with_claims(answer: str) -> list[Citation]:
-    """Each [n] with the sentence it cites. The tutor's key-point line ("**From the course [n]:** quote")
-    cites the quote after the marker; any other marker cites the sentence that ends at it ("claim [1]."
+    """Each [n] with the sentence it cites. The tutor's key-point lines ("**From the course [n]:** quote", one
+    per quoted chunk) cite the quote after the marker; any other marker cites the sentence that ends at it ("claim [1]."
     or "claim. [1]"), so a run "[1][2]" gives both markers the same claim."""
     out: list[Citation] = []
     body = answer or ""
-    kp = _KEY_POINT.match(body)
-    if kp:
+    while kp := _KEY_POINT.match(body):  # one line per quoted chunk (a second quote: tutor/keypoint.py)
         out.append(Citation(int(kp.group(1)), kp.group(2).strip()))
         body = body[kp.end():]
     for m in _MARKER.finditer(body):

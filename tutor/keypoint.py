@@ -11,7 +11,9 @@ A candidate is a window of 1-3 adjacent sentences of one chunk. It is scored by 
 question, in this order of weight: the IDF-weighted share of the question's content words the window
 holds (a window that names what was asked), the share in its section heading (the section is about the
 question), and the embedder's cosine to the question (the mean of its sentences' vectors, so each
-sentence is embedded once), plus LENGTH_COST per sentence beyond the first. Weights measured with bench/tutor_eval.py key_point_fact_share_all
+sentence is embedded once), plus LENGTH_COST per sentence beyond the first. A best window under
+MIN_QUOTE_WORDS goes on with the sentences after it; with `second`, the best window of another chunk that
+scores nearly as well is quoted too (a section chunked in two, or an answer spread over two sections). Weights measured with bench/tutor_eval.py key_point_fact_share_all
 (the share of the key facts the quote alone carries, no model needed), chosen on the even-numbered dev
 questions and checked on the odd ones (numbers in the constants' comments).
 """
@@ -37,10 +39,19 @@ MIN_WORDS, MAX_WORDS = 6, 60  # per sentence: shorter is rarely a statement; lon
 # 75 words 0.61 / 0.63 (0.48 / 0.48); up to 5 sentences and 90 words with a small bonus per sentence
 # 0.66 / 0.68 (0.57 / 0.55), extract p50 43 words, p95 85; with formulas ("A - lambda I") no longer taken
 # for flattened lists, 0.69 / 0.77 (0.60 / 0.62). 110 words gained 2 points more, but the shown answer must
-# stay under 200 words with the model's explanation. The facts are in the retrieved sentences for 81% of
-# the questions, the ceiling of any extract.
+# stay under 200 words with the model's explanation. 2026-12-07 (python -m bench.tutor_eval's
+# key_point_fact_share_all, the same halves): inline code allowed in prose sentences 0.74 / 0.75 (0.64 / 0.62);
+# a window under 40 words continued by the sentences after it 0.75 / 0.80 (0.64 / 0.69), extract p50 53 words
+# (55 words: no gain); a second quote from another chunk within 0.1 of the first 0.78 / 0.84 (0.67 / 0.71),
+# within 0.2 0.81 / 0.87 (0.71 / 0.74), p50 65, p95 116 (0.3: the same facts, p50 77). The retrieved chunks
+# hold every fact for 94% of the questions (the ceiling of any extract); of the facts still missed, about a
+# third sit in the quoted chunk outside the window, a third in another chunk, a quarter were not retrieved.
 WINDOW_SENTENCES = 5  # at most this many adjacent sentences in one quote
 WINDOW_WORDS = 90  # ... and at most this many words: the quote is the point, not the section
+MIN_QUOTE_WORDS = 40  # a shorter best window goes on with the sentences after it (see _completed)
+SECOND_MARGIN = 0.2  # a second quote (another chunk) scores at most this much under the first
+SECOND_WORDS = 45  # ... and is at most this long: the answer stays short
+SECOND_MIN_NEW = 0.5  # ... and at least this share of its words is not in the first quote
 LEXICAL_WEIGHT = 0.3  # the question's content words in the window, against cosine (0-1 each)
 HEADING_WEIGHT = 0.2  # the question's words in the section heading (0.1-0.4 measured the same)
 # Per sentence beyond the first. Slightly negative: the mean vector's cosine already drops when a sentence
@@ -51,6 +62,8 @@ LENGTH_COST = -0.02
 # words with many questions without answering them.
 INTRO_COST = 0.1  # measured neutral on the dev share (it only moves which sentences tie), and the intro stays out
 _FENCE = re.compile(r"```.*?```", re.DOTALL)
+_INLINE_CODE = re.compile(r"`[^`]*`")
+MAX_CODE_SHARE = 0.3  # of a sentence's characters in inline code, at most
 _LIST_MARK = re.compile(r"^\s*(?:[-*+]|\d+[.)])\s+")
 # A sentence that addresses the model rather than the learner (a prompt injection inside a document) is
 # never quoted or sent: it cannot be what answers a course question.
@@ -73,14 +86,23 @@ _WORKED = re.compile(
     r"|\d\.\d|\d\s*%|\b\d+\s*/\s*\d+\b", re.IGNORECASE)
 
 
+_WORKED_SECTION = re.compile(r"\b(?:worked\s+examples?|examples?\s*:|solutions?|exercises?)\b", re.IGNORECASE)
+
+
 @dataclass(frozen=True)
 class KeyPoint:
     source_index: int  # the [n] of the chunk it comes from (1-based, as in the answer's sources)
     text: str
     similarity: float  # the selection score (cosine plus word shares), not a bare cosine
+    also: tuple["KeyPoint", ...] = ()  # a quote from another retrieved chunk that completes this one
 
     def markdown(self) -> str:
-        return f"{LABEL} [{self.source_index}]:** {self.text}\n\n"
+        return "".join(f"{LABEL} [{k.source_index}]:** {k.text}\n\n" for k in (self, *self.also))
+
+    @property
+    def full_text(self) -> str:
+        """Every quoted sentence: what the learner reads before the model's words."""
+        return " ".join(k.text for k in (self, *self.also))
 
 
 @dataclass(frozen=True)
@@ -108,6 +130,9 @@ class Selection:
     passages: tuple[Passage, ...]
     scores: tuple[float, ...]
     sentences: dict[int, tuple[str, ...]]  # source index -> that chunk's candidate sentences
+    # Source indexes whose text must not reach the model or the learner here (a worked solution in a
+    # Socratic hint): neither quoted nor sent, not even as a chunk's first words.
+    withheld: frozenset[int] = frozenset()
 
     def best(self, source_index: int | None = None) -> tuple[Passage, float] | None:
         pairs = [(p, s) for p, s in zip(self.passages, self.scores)
@@ -121,7 +146,16 @@ def is_statement(s: str) -> bool:
     about the document itself is course content."""
     n = len(s.split())
     return (MIN_WORDS <= n <= MAX_WORDS and s[-1] in ".!?:" and (s[0].isupper() or s[0].isdigit())
-            and "`" not in s and not _DASHED.search(s) and not _INSTRUCTION.search(s) and not _META.search(s))
+            and _mostly_prose(s) and not _DASHED.search(s) and not _INSTRUCTION.search(s) and not _META.search(s))
+
+
+def _mostly_prose(s: str) -> bool:
+    """Inline code is fine in a sentence that explains it ("an iterator has a `__next__` method"); a sentence
+    that is mostly code reads badly out of its example."""
+    if s.count("`") % 2:
+        return False  # a code span cut by the sentence split
+    code = sum(len(m) for m in _INLINE_CODE.findall(s))
+    return code <= MAX_CODE_SHARE * len(s)
 
 
 def _lines(text: str) -> list[str]:
@@ -163,6 +197,13 @@ def is_worked_result(sentence: str) -> bool:
     return bool(_WORKED.search(sentence))
 
 
+def is_worked_section(chunk: RetrievedChunk) -> bool:
+    """A section that works a problem through ("Worked example: tracing merge sort and searching the
+    result"): its sentences are steps of a solution ("returns 5 after only two comparisons") that no
+    sentence test can tell from course statements, and a homework problem is often that very example."""
+    return bool(_WORKED_SECTION.search(chunk.chunk.section.split(" > ")[-1]))
+
+
 def _windows(sentences: dict[int, tuple[str, ...]], heads: dict[int, str]) -> list[Passage]:
     out = []
     for i, sents in sentences.items():
@@ -191,14 +232,19 @@ def _share(words: Sequence[str], toks: set[str], idf: Callable[[str], float]) ->
 
 def select(question: str, hits: Sequence[RetrievedChunk], embedder: Embedder,
            idf: Callable[[str], float] | None = None,
-           keep: Callable[[str], bool] | None = None) -> Selection | None:
-    """Score every window of every hit; `keep` filters sentences first (e.g. no worked results in a hint).
-    `idf` is the knowledge base's (Retriever.idf), else one from the candidates. None: nothing to quote."""
-    sentences = {i: tuple(s for s in chunk_sentences(h.chunk.text) if keep is None or keep(s))
-                 for i, h in enumerate(hits, start=1)}
-    sentences = {i: s for i, s in sentences.items() if s}
+           keep: Callable[[str], bool] | None = None,
+           withhold: Callable[[RetrievedChunk], bool] | None = None) -> Selection | None:
+    """Score every window of every hit; `keep` filters sentences first (e.g. no worked results in a hint),
+    `withhold` whole chunks (a worked-example section in a hint); a chunk left with nothing by either is
+    withheld. `idf` is the knowledge base's (Retriever.idf), else one from the candidates. None: no chunk
+    has a quotable sentence and none is withheld."""
+    every = {i: chunk_sentences(h.chunk.text) for i, h in enumerate(hits, start=1)}
+    sentences = {i: tuple(s for s in every[i] if keep is None or keep(s)) for i in every}
+    withheld = frozenset(i for i, h in enumerate(hits, start=1)
+                         if (withhold is not None and withhold(h)) or (every[i] and not sentences[i]))
+    sentences = {i: s for i, s in sentences.items() if s and i not in withheld}
     if not sentences:
-        return None
+        return Selection((), (), {}, withheld) if withheld else None
     heads = {i: h.chunk.section for i, h in enumerate(hits, start=1)}
     flat = [(i, k) for i, sents in sentences.items() for k in range(len(sents))]
     texts = [sentences[i][k] for i, k in flat]
@@ -222,17 +268,47 @@ def select(question: str, hits: Sequence[RetrievedChunk], embedder: Embedder,
         scores.append(cos + LEXICAL_WEIGHT * _share(words, held, idf)
                       + HEADING_WEIGHT * _share(words, set(tokenize(w.heading)), idf)
                       - LENGTH_COST * (len(w.sentences) - 1) - (INTRO_COST if SECTION_SEP not in w.heading else 0.0))
-    return Selection(tuple(windows), tuple(scores), sentences)
+    return Selection(tuple(windows), tuple(scores), sentences, withheld)
 
 
 def find_key_point(question: str, hits: Sequence[RetrievedChunk], embedder: Embedder,
                    idf: Callable[[str], float] | None = None,
-                   keep: Callable[[str], bool] | None = None, selection: Selection | None = None) -> KeyPoint | None:
+                   keep: Callable[[str], bool] | None = None, selection: Selection | None = None,
+                   second: bool = False) -> KeyPoint | None:
     """The best-answering window over all hits, or None when no hit holds a quotable sentence. A `selection`
-    already made for these hits is reused (the tutor makes one per question for the notes too)."""
+    already made for these hits is reused (the tutor makes one per question for the notes too). `second`:
+    add the best window of another chunk when it scores nearly as well (see _second)."""
     sel = selection if selection is not None else select(question, hits, embedder, idf, keep)
     best = sel.best() if sel else None
     if best is None:
         return None
     p, score = best
-    return KeyPoint(p.source_index, p.text, score)
+    first = _completed(p, sel.sentences[p.source_index])
+    also = _second(sel, first, score) if second else ()
+    return KeyPoint(p.source_index, first.text, score, also)
+
+
+def _second(sel: Selection, first: Passage, score: float) -> tuple[KeyPoint, ...]:
+    """The best window of a different chunk, when it scores within SECOND_MARGIN of the first and adds what
+    the first does not say: a section split over two chunks ("non-negative edge weights" in one, "priority
+    queue" in the next), or two sections that each hold half the answer."""
+    said = set(tokenize(first.text))
+    pairs = [(p, s) for p, s in zip(sel.passages, sel.scores)
+             if p.source_index != first.source_index and s >= score - SECOND_MARGIN and p.words <= SECOND_WORDS]
+    for p, s in sorted(pairs, key=lambda ps: -ps[1]):
+        new = set(tokenize(p.text)) - said
+        if len(new) >= SECOND_MIN_NEW * len(set(tokenize(p.text))):
+            return (KeyPoint(p.source_index, p.text, s),)
+    return ()
+
+
+def _completed(p: Passage, sentences: Sequence[str]) -> Passage:
+    """The window continued by the sentences after it while it is under MIN_QUOTE_WORDS: one short sentence
+    names the answer ("He initialization is designed for ReLU.") and the next says what it is (the variance
+    rule); the embedding score alone prefers the short one, whose mean vector stays closest to the question."""
+    out = p
+    for nxt in sentences[p.start + len(p.sentences):]:
+        if out.words >= MIN_QUOTE_WORDS or out.words + len(nxt.split()) > WINDOW_WORDS:
+            break
+        out = Passage(p.source_index, p.start, out.sentences + (nxt,), p.heading)
+    return out

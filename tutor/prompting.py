@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from typing import Callable, Iterable, Sequence
 
-from tutor.keypoint import Passage, Selection
+from tutor.keypoint import Passage, Selection, is_worked_section
 from tutor.types import Message, RetrievedChunk, Source
 
 # The notes go into the system message, numbered, between explicit data markers. Measured on the
@@ -128,6 +128,7 @@ def hit_notes(hits: Sequence[RetrievedChunk]) -> list[str]:
 FOCUS_NOTE_WORDS = 110  # the extract's chunk: its window plus context, at most this many words
 OTHER_NOTE_WORDS = 45  # any other chunk: its best window, cut to whole sentences under this
 FALLBACK_NOTE_WORDS = 50  # a chunk with no quotable sentence (code, a table): its first words
+WITHHELD_NOTE = "(a worked solution, left out of a hint)"
 
 
 def _with_context(sentences: Sequence[str], p: Passage, limit: int) -> str:
@@ -155,7 +156,9 @@ def passage_notes(selection: Selection, hits: Sequence[RetrievedChunk], focus: i
     for i, h in enumerate(hits, start=1):
         c = h.chunk
         best = selection.best(i)
-        if best is None:
+        if i in selection.withheld:  # a worked solution in a Socratic hint: not one word of it
+            text = WITHHELD_NOTE
+        elif best is None:
             text = _cut_words(" ".join(c.text.split()), FALLBACK_NOTE_WORDS)
         elif i == focus:
             text = _with_context(selection.sentences[i], best[0], FOCUS_NOTE_WORDS)
@@ -179,8 +182,10 @@ def grounded_system_prompt(notes: Sequence[str], rules: str = SYSTEM_GROUNDED) -
 
 def guiding_question(hits: Sequence[RetrievedChunk]) -> str:
     """The Socratic turn's closing question, built from the best note's section, so the learner is
-    always asked to try before the tutor explains (the 135M model rarely asks one itself)."""
-    topic = hits[0].chunk.section.split(" > ")[-1] if hits else "this topic"
+    always asked to try before the tutor explains (the 135M model rarely asks one itself). Never a worked
+    example's section: that would send the learner to the solution."""
+    topical = [h for h in hits if not is_worked_section(h)]
+    topic = topical[0].chunk.section.split(" > ")[-1] if topical else "this topic"
     return (f"\n\n**Your turn:** using the hint, how would you answer your question? Think about "
             f"*{topic}* and reply with your attempt — I'll check it and then explain fully.")
 

@@ -19,7 +19,7 @@ from tutor.backends.base import LLMBackend
 from tutor.config import AppConfig
 from tutor.errors import InputError, TutorError
 from tutor import socratic as soc
-from tutor.keypoint import KeyPoint, Selection, find_key_point, is_worked_result, select
+from tutor.keypoint import KeyPoint, Selection, find_key_point, is_worked_result, is_worked_section, select
 from tutor.citations import Citations
 from tutor.retrieval.coverage import decide
 from tutor.metrics import Feedback, Interaction, KnowledgeGap, MetricsStore, RetrievalEvent
@@ -247,7 +247,7 @@ class Tutor:
             ))
         hint_turn = grounded and hint_turn_asked
         selection = self._selection(problem or question, hits, hint_turn) if grounded else None
-        key = self._key_from(problem or question, hits, selection)
+        key = self._key_from(problem or question, hits, selection, second=not hint_turn)
         notes = prompting.passage_notes(selection, hits, key.source_index if key else None) if selection else None
         messages = prompting.build_messages(
             question, history, hits, grounded=grounded, socratic=socratic,
@@ -257,7 +257,7 @@ class Tutor:
         if adapter is None and grounded and not hint_turn:
             adapter = self.chat_adapter()
         prefix = self._prefix(question, retrieval, hits, key, hint_turn, followup=grounded and problem is not None)
-        shown = key.text if key else prefix  # what the guard counts as said (tutor/backends/repetition.py)
+        shown = key.full_text if key else prefix  # what the guard counts as said (tutor/backends/repetition.py)
         # report_queue: a learner waiting for a busy model is told its place in line (tutor/serving).
         request = GenerationRequest(messages=messages, params=self._generation_params(grounded, hint_turn, shown),
                                     adapter=adapter, meta=CallMeta(operation, user), report_queue=True)
@@ -265,20 +265,27 @@ class Tutor:
                            prompting.make_sources(hits), request, prefix, hint_turn)
 
     def _selection(self, question: str, hits: Sequence[RetrievedChunk], hint_turn: bool) -> Selection | None:
-        """The scored course sentences (tutor/keypoint.py); a hint's leave out worked results. None on
-        failure: the model then gets the whole chunks, and the answer still comes."""
+        """The scored course sentences (tutor/keypoint.py); a hint's leave out worked results and withhold
+        worked-example sections. None on failure: the model then gets the whole chunks, and the answer still
+        comes; in a hint turn an empty selection instead, so a worked solution still never reaches the model."""
         keep = (lambda s: not is_worked_result(s)) if hint_turn else None
+        withhold = is_worked_section if hint_turn else None
         try:
-            return select(question, hits, self.retriever.embedder, self.retriever.idf, keep)
+            sel = select(question, hits, self.retriever.embedder, self.retriever.idf, keep, withhold)
         except Exception:  # noqa: BLE001 - an extra: the answer still comes without it
             logger.exception("sentence selection failed")
-            return None
+            sel = None
+        if sel is None and hint_turn:
+            sel = Selection((), (), {}, frozenset(i for i, h in enumerate(hits, start=1) if is_worked_section(h)))
+        return sel
 
-    def _key_from(self, question: str, hits, selection: Selection | None) -> KeyPoint | None:
+    def _key_from(self, question: str, hits, selection: Selection | None, second: bool) -> KeyPoint | None:
+        """The quoted extract; `second`: with another chunk's quote when it completes the answer (never in a
+        Socratic hint, which must stay one idea and hand over no result)."""
         if selection is None or not self.cfg.generation.key_point:
             return None
         try:
-            return find_key_point(question, hits, self.retriever.embedder, selection=selection)
+            return find_key_point(question, hits, self.retriever.embedder, selection=selection, second=second)
         except Exception:  # noqa: BLE001 - the model's answer still comes without it
             logger.exception("key point extraction failed")
             return None
@@ -370,7 +377,7 @@ class Tutor:
     def key_point(self, question: str, hits: Sequence[RetrievedChunk]) -> KeyPoint | None:
         """The course sentence(s) that answer the question best, or None; never fails the answer (it is an extra)."""
         try:
-            return find_key_point(question, hits, self.retriever.embedder, idf=self.retriever.idf)
+            return find_key_point(question, hits, self.retriever.embedder, idf=self.retriever.idf, second=True)
         except Exception:  # noqa: BLE001 - the model's answer still comes without it
             logger.exception("key point extraction failed")
             return None

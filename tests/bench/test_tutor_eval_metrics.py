@@ -31,6 +31,11 @@ EX = {1: "The chain rule multiplies the derivative of the outer function by the 
     ("No markers at all.", (0, 0)),
     ("**From the course [1]:** The chain rule multiplies the derivative of the outer function\n\nBananas [1].",
      (1, 2)),  # the key-point line cites the quote after its marker
+    ("**From the course [1]:** The chain rule multiplies the derivative of the outer function\n\n"
+     "**From the course [2]:** Python lists are mutable ordered sequences.\n\nLists are mutable [2].",
+     (3, 3)),  # a second quoted chunk has its own line and marker
+    ("**From the course [1]:** Python lists are mutable ordered sequences.\n\n"
+     "**From the course [2]:** The chain rule multiplies the derivative of the outer function\n\n", (0, 2)),
 ])
 def test_citation_support(answer, expected):
     assert M.citation_support(answer, EX) == expected

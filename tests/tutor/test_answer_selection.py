@@ -3,13 +3,15 @@ check (tutor/socratic.py), table-driven from the real course documents in knowle
 the question's words and the section heading must carry the choice without a model)."""
 from __future__ import annotations
 
+import dataclasses
 import re
 from pathlib import Path
 
 import pytest
 
 from tutor import prompting
-from tutor.keypoint import KeyPoint, candidate_sentences, find_key_point, is_worked_result, select
+from tutor.keypoint import (KeyPoint, candidate_sentences, find_key_point, is_worked_result, is_worked_section,
+                            select)
 from tutor.retrieval import HashEmbedder
 from tutor.socratic import check_attempt, problem_of
 from tutor.types import Chunk, Message, RetrievedChunk
@@ -116,6 +118,29 @@ def test_a_hint_quotes_the_rule_without_the_worked_result():
     assert full is not None
 
 
+SORTING = "data-structures-algorithms/sorting-and-searching.md"
+HOMEWORK = "how many comparisons does binary search need to find 43 in [3, 9, 10, 27, 38, 43, 82]?"
+
+
+def test_a_hint_withholds_the_worked_example_that_solves_the_problem():
+    """The course works this very problem ("returns 5 after only two comparisons"); no sentence test tells
+    those steps from course statements, so in a hint the whole section is withheld: never quoted, never sent
+    to the model (not even as a chunk's first words), and not named in the closing question."""
+    hits = [section(SORTING, "Worked example: tracing merge sort and searching the result"),
+            section(SORTING, "Searching: linear search and binary search")]
+    assert "two comparisons" in hits[0].chunk.text
+    sel = select(HOMEWORK, hits, HashEmbedder(), keep=lambda s: not is_worked_result(s), withhold=is_worked_section)
+    assert sel.withheld == frozenset({1})
+    key = find_key_point(HOMEWORK, hits, HashEmbedder(), selection=sel)
+    assert key is not None and key.source_index == 2
+    notes = prompting.passage_notes(sel, hits, key.source_index)
+    assert notes[0].endswith(prompting.WITHHELD_NOTE) and "two comparisons" not in " ".join(notes)
+    assert "Worked example" not in prompting.guiding_question(hits)
+    only = select(HOMEWORK, hits[:1], HashEmbedder(), withhold=is_worked_section)
+    assert only is not None and only.withheld == frozenset({1}) and only.best() is None  # not None: no fallback
+    assert not is_worked_section(hits[1]) and select(HOMEWORK, hits, HashEmbedder()).withheld == frozenset()
+
+
 NOTE_HITS = [("calculus/gradient-descent-optimization.md", "RMSProp and Adam"),
              ("calculus/gradient-descent-optimization.md", "Momentum"),
              ("calculus/gradient-descent-optimization.md", "The learning rate")]
@@ -177,3 +202,57 @@ def test_an_attempt_is_checked_against_the_course_reference(attempt, used, missi
     assert used <= set(check.used) and missing <= set(check.missing)
     md = check.markdown()
     assert md.startswith("**Checking your attempt against the course [2]:**") and md.endswith("\n\n")
+
+
+def paragraph(doc: str, starts: str, heading: str) -> RetrievedChunk:
+    """The paragraph of a real KB document that starts with `starts`, as a retrieved chunk of `heading`."""
+    text = (KB / doc).read_text(encoding="utf-8")
+    para = next(p for p in text.split("\n\n") if p.startswith(starts))
+    c = Chunk(f"{doc}::{starts[:8]}", doc, doc, "Course", "beginner", f"{doc} > {heading}", para, 0)
+    return RetrievedChunk(c, 0.03, 0.5, 1.0, 1)
+
+
+GRAPHS = "data-structures-algorithms/graphs-traversal-and-shortest-paths.md"
+
+
+def test_a_section_split_over_two_chunks_is_quoted_from_both():
+    """"Can I use Dijkstra with negative weights?": one chunk says it is correct only without negative edges,
+    the other (the same section, chunked apart) what it needs and how it works; when the second scores
+    within the margin, the extract quotes both, each with its own [n], and the guard counts both as said."""
+    hits = [paragraph(GRAPHS, "Dijkstra's algorithm is correct only", "Dijkstra's algorithm"),
+            paragraph(GRAPHS, "Dijkstra's algorithm computes", "Dijkstra's algorithm")]
+    sel = select("can I use dijkstra if some edges have negative weights?", hits, HashEmbedder())
+    best = {i: max(s for p, s in zip(sel.passages, sel.scores) if p.source_index == i) for i in (1, 2)}
+    first = max(best, key=best.get)
+    lift = best[first] - 0.05 - best[3 - first]  # the other chunk's windows, moved to just under the first's
+    near = dataclasses.replace(sel, scores=tuple(s + lift if p.source_index != first else s
+                                                 for p, s in zip(sel.passages, sel.scores)))
+    kp = find_key_point("", hits, HashEmbedder(), selection=near, second=True)
+    assert kp is not None and len(kp.also) == 1, kp
+    assert {kp.source_index, kp.also[0].source_index} == {1, 2}
+    md = kp.markdown()
+    assert md.count("**From the course") == 2 and "[1]:**" in md and "[2]:**" in md
+    assert kp.text in kp.full_text and kp.also[0].text in kp.full_text
+    far = dataclasses.replace(sel, scores=tuple(s - 1.0 if p.source_index != first else s
+                                                for p, s in zip(sel.passages, sel.scores)))
+    assert find_key_point("", hits, HashEmbedder(), selection=far, second=True).also == ()  # out of the margin
+    single = find_key_point("", hits, HashEmbedder(), selection=near)
+    assert single.also == () and single.full_text == single.text  # off unless asked (not in a Socratic hint)
+
+
+def test_an_unrelated_chunk_adds_no_second_quote():
+    hits = [paragraph(GRAPHS, "Dijkstra's algorithm computes", "Dijkstra's algorithm"),
+            paragraph("python/python-data-structures-and-comprehensions.md", "A Python tuple is",
+                      "Tuples: immutable sequences")]
+    kp = find_key_point("how does dijkstra's algorithm find shortest paths?", hits, HashEmbedder(), second=True)
+    assert kp is not None and kp.source_index == 1 and kp.also == ()
+
+
+def test_a_one_sentence_answer_goes_on_with_the_sentences_after_it():
+    """The best window alone ("He initialization is designed for ReLU.") names the answer; the sentence after
+    it says what the rule is."""
+    hits = [paragraph("deep-learning/training-deep-networks.md", "He initialization is designed",
+                      "He (Kaiming) initialization")]
+    kp = find_key_point("which weight init should i use with relu", hits, HashEmbedder())
+    assert kp.text.startswith("He initialization is designed for ReLU.")
+    assert "Var(w) = 2 / fan_in" in kp.text and len(kp.text.split()) <= 90
