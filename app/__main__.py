@@ -8,29 +8,14 @@ import sys
 import time
 from pathlib import Path
 
+from app.memory import limit_malloc_arenas, start_malloc_trimmer
+
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")  # chromadb: never phone home
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 
-def limit_malloc_arenas(arenas: int = 2) -> bool:
-    """glibc's malloc gives threads their own arenas (up to 8 per core); with Gradio's worker threads,
-    llama.cpp's, torch's and onnxruntime's all allocating, freed memory stays scattered over many arenas
-    and RSS climbs for hours (the soak: +550 MB in 17 minutes, still rising). Two arenas, as
-    MALLOC_ARENA_MAX=2 would set, before any thread starts. An explicit MALLOC_ARENA_MAX wins."""
-    if not sys.platform.startswith("linux") or "MALLOC_ARENA_MAX" in os.environ:
-        return False
-    import ctypes
-
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-    except OSError:  # not glibc (musl): it has no per-thread arenas to limit
-        return False
-    M_ARENA_MAX = -8  # malloc.h
-    return bool(libc.mallopt(M_ARENA_MAX, int(arenas)))
-
-
 def main(argv: list[str] | None = None) -> int:
-    limit_malloc_arenas()
+    limit_malloc_arenas()  # before any thread starts (app/memory.py)
     t0 = time.perf_counter()
     parser = argparse.ArgumentParser(prog="python -m app", description="Start the SmartLearn tutor.")
     parser.add_argument("--share", action="store_true", help="also create a public Gradio share link")
@@ -74,6 +59,7 @@ def main(argv: list[str] | None = None) -> int:
              time.perf_counter() - t0, server.host, server.port, "on" if services.users.enabled else "off")
     from app.server import serve
 
+    start_malloc_trimmer()
     serve(services, demo, share=server.share)
     return 0
 

@@ -143,9 +143,37 @@ def test_reindex_needs_admin_and_picks_up_edited_files(tutor, users):
 def test_malloc_arenas_are_limited_unless_the_environment_says(monkeypatch):
     import sys
 
-    from app.__main__ import limit_malloc_arenas
+    from app.memory import limit_malloc_arenas
 
     monkeypatch.setenv("MALLOC_ARENA_MAX", "4")
     assert limit_malloc_arenas() is False, "an explicit MALLOC_ARENA_MAX is the operator's choice"
     monkeypatch.delenv("MALLOC_ARENA_MAX")
     assert limit_malloc_arenas() is (sys.platform.startswith("linux") and "glibc" in __import__("platform").libc_ver()[0])
+
+
+def test_malloc_trimmer_runs_and_can_be_turned_off(monkeypatch):
+    import platform
+    import threading
+    import time
+
+    from app import memory
+
+    monkeypatch.setenv(memory.TRIM_ENV, "0")
+    assert memory.start_malloc_trimmer() is None, "0 turns the trims off"
+    monkeypatch.setenv(memory.TRIM_ENV, "soon")
+    assert memory.trim_interval_s() == memory.DEFAULT_TRIM_S  # a bad value keeps the default, with a warning
+    if "glibc" not in platform.libc_ver()[0]:
+        return
+    calls = []
+    libc = memory._glibc()
+    monkeypatch.setattr(memory, "_glibc", lambda: type("Libc", (), {
+        "malloc_trim": staticmethod(lambda pad: calls.append(pad) or libc.malloc_trim(pad))})())
+    monkeypatch.setenv(memory.TRIM_ENV, "0.01")
+    stop = threading.Event()
+    t = memory.start_malloc_trimmer(stop)
+    deadline = time.time() + 5
+    while len(calls) < 3 and time.time() < deadline:
+        time.sleep(0.01)
+    stop.set()
+    t.join(2)
+    assert len(calls) >= 3 and set(calls) == {0} and not t.is_alive()
