@@ -81,9 +81,11 @@ GROUNDED_WORDS = 45
 GROUNDED_MAX_TOKENS = 160
 
 # Socratic hints are kept short and end at the first paragraph, so the model has little room to
-# slip the full answer in before the learner has tried.
+# slip the full answer in before the learner has tried. 20 words: the model's first sentence or two; at 40 it
+# went on to work the homework through and ran into the token cap mid-formula (2 of 14 dev problems,
+# bench/tutor_eval.py token_limit_rate).
 SOCRATIC_HINT_MAX_TOKENS = 96
-SOCRATIC_HINT_WORDS = 40
+SOCRATIC_HINT_WORDS = 20
 SOCRATIC_HINT_STOP = ("\n\n",)
 
 SNIPPET_CHARS = 240
