@@ -441,8 +441,11 @@ def soak(app, data_dir: Path, token: str, minutes: float, args: argparse.Namespa
     run_load(app.url, token, args.learners, minutes * 60, tally, args.pause, media)
     stop.set()
     load_s = time.time() - t0
+    # The slope is read over the load alone: once new requests stop, the in-flight ones drain and RSS falls,
+    # which pulled a 15-minute run's slope to -345 MB/hour.
+    loaded = [x for x in rss if x[0] <= t0 + minutes * 60]
     if args.chart and rss:
-        write_chart(args.chart, rss, growth_mb_per_hour(rss))
+        write_chart(args.chart, rss, growth_mb_per_hour(loaded))
     counts = db_counts(data_dir)
     ask_calls = counts.get("ask_calls", 0) - before.get("ask_calls", 0)
     lost = len(tally.acked_answers - counts.get("answers", set())) + max(0, tally.grounded_answers - ask_calls)
@@ -457,7 +460,9 @@ def soak(app, data_dir: Path, token: str, minutes: float, args: argparse.Namespa
         "db_model_calls": counts.get("model_calls", 0) - before.get("model_calls", 0),
         "lost_records": lost, "server_log_tracebacks": tracebacks,
         "rss_mb_start_end": [round(rss[0][1], 1), round(rss[-1][1], 1)] if rss else None,
-        "rss_growth_mb_per_hour": growth_mb_per_hour(rss),
+        "rss_growth_mb_per_hour": growth_mb_per_hour(loaded),
+        # the second half of the load alone: still climbing at the end, or level (a working set reached)?
+        "rss_growth_second_half_mb_per_hour": growth_mb_per_hour(loaded, warm_fraction=0.5),
         "rss_series_mb": rss_series(rss),
         "rss_note": None if minutes >= 10 else "under 10 minutes of load the slope rests on few samples: read the "
                                                "growth from a 15-minute run",
