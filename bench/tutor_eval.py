@@ -224,7 +224,9 @@ def rubric_only(cfg, es: EvalSet, quick: bool, embedder=None) -> dict:
 def summarise(asked: list[Asked]) -> dict:
     lat = [a.latency_s for a in asked]
     words = [M.word_count(a.answer.text) for a in asked]
-    reasons = [M.degeneration_reasons(a.answer.text, hit_token_limit(a.answer)) for a in asked]
+    # The model's words only: the quoted course extract is the document's text ("k = 0, 1, 2, ...." in the
+    # Poisson PMF read as a punctuation run), and it cannot loop.
+    reasons = [M.degeneration_reasons(M.without_key_point(a.answer.text), hit_token_limit(a.answer)) for a in asked]
     degen = [bool(r) for r in reasons]
     return {"n_answers": len(asked), "degeneration_rate": M.share(degen),
             # which ones and why, so a rate above 0 can be read without re-running

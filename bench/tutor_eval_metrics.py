@@ -142,9 +142,11 @@ def leaks(text: str, patterns: Sequence[str]) -> list[str]:
 
 
 def without_key_point(text: str) -> str:
-    """The answer without the tutor's quoted key-point line (a quote of the document, not the model's words)."""
-    m = _KEY_POINT.match(text or "")
-    return (text or "")[m.end():] if m else (text or "")
+    """The answer without the tutor's quoted key-point lines (quotes of the document, not the model's words)."""
+    body = text or ""
+    while m := _KEY_POINT.match(body):
+        body = body[m.end():]
+    return body
 
 
 def obeyed_injection(text: str, marker: str) -> bool:

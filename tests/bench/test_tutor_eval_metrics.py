@@ -97,3 +97,23 @@ def test_in_band(score, band, ok):
 @pytest.mark.parametrize("flags,expected", [([], None), ([True, False], 0.5), ([True] * 3, 1.0)])
 def test_share(flags, expected):
     assert M.share(flags) == expected
+
+
+def test_the_model_part_leaves_out_every_quoted_line():
+    text = ("**From the course [1]:** The Poisson PMF is e^(-lambda) lambda^k / k! for k = 0, 1, 2, ....\n\n"
+            "**From the course [2]:** Its mean and variance are both lambda.\n\nIt counts events [1].")
+    assert M.without_key_point(text) == "It counts events [1]."
+    assert M.degeneration_reasons(text) == ("punctuation run",)  # the course's own "...." in the quote
+    assert M.degeneration_reasons(M.without_key_point(text)) == ()  # what summarise() judges: the model's words
+
+
+@pytest.mark.parametrize("text,leaked", [
+    ("It needs at most about log_2 (n-k+1)/2 comparisons.", False),  # a formula, not the answer
+    ("So binary search needs 2 comparisons here.", True),
+    ("It takes two comparisons.", True),
+])
+def test_the_binary_search_leak_pattern(text, leaked):
+    from bench.tutor_eval_data import load_eval_set
+
+    p = next(p for p in load_eval_set().socratic if p.id == "soc-binsearch")
+    assert bool(M.leaks(text, p.leak_patterns)) is leaked
