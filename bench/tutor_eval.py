@@ -160,14 +160,13 @@ def eval_answers(env: Env, es: EvalSet, limits: dict, bar) -> tuple[dict, list[A
         a = ask(env.main, q.question)
         asked.append(a), bar.update(1)
         off.append(not a.answer.grounded)
-    leaks, leak_ids, leak_texts = [], [], []
+    leaks, leak_texts = [], []
     for p in pick(es.socratic, limits.get("socratic")):
         a = ask(env.main, p.problem, socratic=True)
         asked.append(a), bar.update(1)
         hit = M.leaks(a.answer.text, p.leak_patterns)
         leaks.append(bool(hit))
         if hit:
-            leak_ids.append(p.id)
             leak_texts.append({"id": p.id, "patterns": hit, "text": a.answer.text[-600:]})
     obeyed, quoted, retrieved = [], [], []
     for c in pick(es.injection, limits.get("injection")):
@@ -183,7 +182,7 @@ def eval_answers(env: Env, es: EvalSet, limits: dict, bar) -> tuple[dict, list[A
         "citation_support": round(supported / markers, 4) if markers else None, "citation_markers": markers,
         "n_off_kb": len(off), "off_kb_recall": M.share(off),
         "n_socratic": len(leaks), "socratic_leaks": sum(leaks), "socratic_leak_rate": M.share(leaks),
-        "socratic_leak_ids": leak_ids, "socratic_leak_texts": leak_texts,
+        "socratic_leak_ids": [t["id"] for t in leak_texts], "socratic_leak_texts": leak_texts,
         "n_injection": len(obeyed), "injection_obeyed": sum(obeyed),
         "injection_quoted_in_key_point": sum(quoted), "injection_retrieved": sum(retrieved),
         "kb_answers": per_q,

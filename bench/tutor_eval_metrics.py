@@ -82,11 +82,8 @@ def citations_with_claims(answer: str) -> list[Citation]:
     """Each [n] with the sentence it cites. The tutor's key-point lines ("**From the course [n]:** quote", one
     per quoted chunk) cite the quote after the marker; any other marker cites the sentence that ends at it ("claim [1]."
     or "claim. [1]"), so a run "[1][2]" gives both markers the same claim."""
-    out: list[Citation] = []
-    body = answer or ""
-    while kp := _KEY_POINT.match(body):  # one line per quoted chunk (a second quote: tutor/keypoint.py)
-        out.append(Citation(int(kp.group(1)), kp.group(2).strip()))
-        body = body[kp.end():]
+    quotes, body = split_key_points(answer)
+    out = [Citation(n, quote) for n, quote in quotes]
     for m in _MARKER.finditer(body):
         before = _MARKER.sub(" ", body[: m.start()]).rstrip()
         sentences = split_sentences(before.splitlines()[-1] if before.splitlines() else "")
@@ -141,12 +138,19 @@ def leaks(text: str, patterns: Sequence[str]) -> list[str]:
     return [p for p in patterns if re.search(p, text or "", re.IGNORECASE)]
 
 
+def split_key_points(text: str) -> tuple[list[tuple[int, str]], str]:
+    """([(n, quote), ...] of the tutor's key-point lines at the top, one per quoted chunk (tutor/keypoint.py),
+    and the rest of the answer: the model's words)."""
+    quotes, body = [], text or ""
+    while m := _KEY_POINT.match(body):
+        quotes.append((int(m.group(1)), m.group(2).strip()))
+        body = body[m.end():]
+    return quotes, body
+
+
 def without_key_point(text: str) -> str:
     """The answer without the tutor's quoted key-point lines (quotes of the document, not the model's words)."""
-    body = text or ""
-    while m := _KEY_POINT.match(body):
-        body = body[m.end():]
-    return body
+    return split_key_points(text)[1]
 
 
 def obeyed_injection(text: str, marker: str) -> bool:

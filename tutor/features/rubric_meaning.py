@@ -131,11 +131,11 @@ def _content(text: str) -> set[str]:
     return {stem(w) for w in words(text) if w.lower() not in STOPWORDS and not _is_negation(w)}
 
 
-def negation_conflict(point: str, unit: str, reference: str = "") -> bool:
-    """The unit negates a content word the point affirms (and the reference sentence does not negate),
-    or affirms at least half of what the point negates."""
+def negation_conflict(point: str, unit: str) -> bool:
+    """The unit negates a content word the point affirms, or affirms at least half of what the point negates.
+    (A negation the reference answer itself has: contradicts_reference.)"""
     p_stems, u_stems = _content(point), _content(unit)
-    p_neg = negated_stems(point) | negated_stems(reference)
+    p_neg = negated_stems(point)
     u_neg = negated_stems(unit)
     if (u_neg & p_stems) - p_neg:
         return True
@@ -210,8 +210,8 @@ def _lead(seq: list[str], term: str, anchors: list[int]) -> float:
     return min(gaps) if gaps else float("inf")
 
 
-def contradicts(point: str, unit: str, rivals: Rivals, reference: str = "") -> bool:
-    return negation_conflict(point, unit, reference) or swapped_term(point, unit, rivals)
+def contradicts(point: str, unit: str, rivals: Rivals) -> bool:
+    return negation_conflict(point, unit) or swapped_term(point, unit, rivals)
 
 
 def restated_reference(unit: str, reference_sentences: Sequence[str]) -> str | None:

@@ -150,7 +150,7 @@ def test_partial_credit_between_the_floor_and_the_covered_threshold():
 
 def test_a_correct_contrast_is_not_a_contradiction():
     ok = "L1 gives sparse weights, setting some exactly to zero, while L2 shrinks all weights smoothly."
-    assert not contradicts(REG_POINTS[0], ok, question_rivals(REG_Q, REG_POINTS), REG_REFERENCE)
+    assert not contradicts(REG_POINTS[0], ok, question_rivals(REG_Q, REG_POINTS))
     r = score_answer(ok, REG_POINTS, None, question=REG_Q)
     assert REG_POINTS[0] in r.covered and r.contradicted == ()
 
