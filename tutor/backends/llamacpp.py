@@ -7,7 +7,8 @@ holds every other learner's first token (MODELS.md, "Engines measured on the emb
 
 Design:
 - One `xllamacpp.Server` per backend, started lazily on the first `load()` / `stream()`, with
-  `n_ctx = slots x per-slot context`, threads = the cores this process may run on, prompt cache on.
+  `n_ctx = slots x per-slot context`, threads = the cores this process may run on that no other
+  process keeps busy at that moment (`free_cores`), prompt cache on.
 - Every `<adapters_dir>/<name>/adapter.gguf` (written by `python -m training export-gguf`) is loaded
   once at start with scale 0 (`lora_init_without_apply`). Each request sends the FULL adapter list
   with explicit scales (1 for its adapter, 0 for the rest, all 0 for the base model): a request that
@@ -71,26 +72,49 @@ class _StreamState:
     timings: dict = field(default_factory=dict)  # the latest chunk's running counts (timings_per_token)
 
 
-def free_cores(load: float | None = None) -> tuple[int, int]:
+def busy_elsewhere(window_s: float = 0.5) -> float:
+    """Cores other processes keep busy right now: machine-wide CPU time over `window_s`, minus ours.
+
+    Why not the 1-minute load average (the first version): it lags. An app started a minute after a
+    test run or a benchmark read load 1.9 on 2 cores, took 1 thread and kept it all day (first token
+    2.6 s instead of 1.5 s). And our own start-up work (building the index) counted as "busy" too.
+    """
+    import psutil
+
+    me = psutil.Process()
+    m0, p0 = psutil.cpu_times(), me.cpu_times()
+    time.sleep(window_s)
+    m1, p1 = psutil.cpu_times(), me.cpu_times()
+
+    def busy(t) -> float:
+        return sum(t) - t.idle - getattr(t, "iowait", 0.0) - getattr(t, "guest", 0.0) - getattr(t, "guest_nice", 0.0)
+
+    ours = (p1.user + p1.system) - (p0.user + p0.system)
+    return max(0.0, (busy(m1) - busy(m0) - ours) / window_s)
+
+
+def free_cores(busy: float | None = None) -> tuple[int, int]:
     """(threads to use, cores this process may run on).
 
     Cores = the affinity mask (cgroup/taskset aware), not the machine's count; threads = those cores
-    minus the ones other processes keep busy (1-minute load average), at least 1. llama.cpp threads
-    wait for each other at every layer, so one thread sharing a core with another process stalls
-    all of them: with another process busy on one of 2 cores, 2 threads fell from 82 to 18 tok/s
-    while 1 thread held 43 (MODELS.md); at load 13 on 2 cores, 2 threads ran 0.6 tok/s, 1 thread 11.
+    minus the ones other processes keep busy (`busy_elsewhere`, measured now unless given), at least 1.
+    llama.cpp threads wait for each other at every layer, so one thread sharing a core with another
+    process stalls all of them: with another process busy on one of 2 cores, 2 threads fell from 82 to
+    18 tok/s while 1 thread held 43 (MODELS.md); at load 13 on 2 cores, 2 threads ran 0.6 tok/s, 1 thread 11.
     """
     try:
         cores = max(1, len(os.sched_getaffinity(0)))
     except (AttributeError, OSError):  # not Linux
         cores = max(1, os.cpu_count() or 1)
-    if load is None:
+    if busy is None:
         try:
-            load = os.getloadavg()[0]
-        except (AttributeError, OSError):  # Windows
-            load = 0.0
-    busy = round(load * cores / max(1, os.cpu_count() or cores))  # the load is machine-wide
-    return max(1, cores - busy), cores
+            busy = busy_elsewhere()
+        except (ImportError, OSError, AttributeError):  # no psutil or no /proc: assume a quiet machine
+            busy = 0.0
+    # busy is machine-wide; count the share of it that falls on our cores. A core counts as busy from
+    # 0.5 of it in use (round): a process using 30 % of a core leaves room for a thread.
+    taken = round(busy * cores / max(1, os.cpu_count() or cores))
+    return max(1, cores - taken), cores
 
 
 def resolve_gguf(base_model: str) -> Path:

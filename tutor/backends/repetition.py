@@ -132,16 +132,37 @@ def copy_start(text: str, sentences: tuple[str, ...]) -> int | None:
 
 
 _SOFT_END = re.compile(r"[.!?](?=\s)|\n\n")
+_PROSE_END = re.compile(r"[.!?](?=\s)")
 
 
 def soft_end(text: str, words: int) -> int | None:
     """Where a text over its soft length ends: after the first sentence end once `words` words are written
-    (never inside a fenced code block), or None while there is none yet."""
+    (never inside a fenced code block), or None while there is none yet. A code block that opens after
+    that point ends the text before it: blanked code holds no sentence end, so a model that went on into
+    a new example ran to the token limit (tutor_eval: "async and await", cut inside its second block)."""
     if words <= 0:
         return None
     plain = _outside_code(text)
     seen = list(_WORD.finditer(plain.lower()))
     if len(seen) < words:
         return None
-    m = _SOFT_END.search(plain, seen[words - 1].end())
+    after = seen[words - 1].end()
+    m = _SOFT_END.search(plain, after)
+    fence = _opening_fence(text, after)
+    if fence is not None and (m is None or fence < m.end()):
+        lead = text[:fence].rstrip()
+        if lead.endswith(":"):  # "... like this:" introduces the block: end at the sentence before it
+            ends = [e.end() for e in _PROSE_END.finditer(_outside_code(lead))]
+            return ends[-1] if ends else fence
+        return fence
     return m.end() if m else None
+
+
+def _opening_fence(text: str, start: int) -> int | None:
+    """The first code fence at or after `start` that opens a block (an even number of fences before it)."""
+    i = text.find(_FENCE, start)
+    while i != -1:
+        if text.count(_FENCE, 0, i) % 2 == 0:
+            return i
+        i = text.find(_FENCE, i + len(_FENCE))
+    return None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -46,6 +47,23 @@ def test_free_cores_leaves_busy_cores_alone():
     threads, cores = free_cores(0.0)
     assert threads == cores >= 1
     assert free_cores(1000.0)[0] == 1
+
+
+def test_busy_elsewhere_sees_another_process_spinning_now():
+    # the measure is of this moment (not a lagging load average): a child spinning on one core reads as
+    # at least half a core busy while it runs
+    import subprocess
+    import sys
+
+    from tutor.backends.llamacpp import busy_elsewhere
+
+    child = subprocess.Popen([sys.executable, "-c", "import time\nt=time.time()\nwhile time.time()-t<20: pass"])
+    try:
+        time.sleep(0.3)
+        assert busy_elsewhere(0.5) >= 0.5
+    finally:
+        child.kill()
+        child.wait()
 
 
 def test_model_paths_and_files_give_sentences(tmp_path):

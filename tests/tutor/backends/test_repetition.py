@@ -116,6 +116,12 @@ SOFT_CASES = [
     (20, KB, KB),  # the budget falls in the second sentence: it is finished
     (0, KB, KB),  # off
     (5, "```\nx = 1. y = 2. z = 3.\n``` Done here now.", "```\nx = 1. y = 2. z = 3.\n``` Done here now."),
+    # a code block that opens past the budget ends the answer before it (it held no sentence end, so the
+    # answer ran to the token limit); a lead-in "...:" goes with it
+    (10, "Await pauses a coroutine until its result is ready. This allows more code:\n```python\nimport asyncio\n"
+         "async def f():\n    await g()\n", "Await pauses a coroutine until its result is ready."),
+    (10, "Await pauses a coroutine until its result is ready. Then it runs on\n```python\nx = 1\n",
+     "Await pauses a coroutine until its result is ready. Then it runs on"),
 ]
 
 
