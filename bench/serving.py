@@ -176,6 +176,9 @@ def _summary(rows: list[dict]) -> dict:
             "tokens_p50": round(pct(col("tokens"), 50), 1)}
 
 
+XT_MARGIN = 20  # characters of another adapter's answer, past where it parts from this one's, that count as crosstalk
+
+
 def _common_prefix(a: str, b: str) -> int:
     return next((i for i, (x, y) in enumerate(zip(a, b)) if x != y), min(len(a), len(b)))
 
@@ -187,7 +190,11 @@ def bench_crosstalk(backend: Any, requests: list, waves: int) -> dict:
     float sums, so greedy text drifts apart after a while even when every request uses the SAME adapter
     (measured here: 8 of 12 base-model answers differed, at character 15-140). Crosstalk, an adapter
     applied to the wrong request, shows as an answer closer to the SAME PROMPT's solo answer under another
-    adapter than to its own (longer common prefix). Both counts are reported."""
+    adapter than to its own (longer common prefix), and follows that answer at least XT_MARGIN characters past
+    the point where the two solo answers part: the base model's and the interview adapter's solo answers can
+    open with the same 25 characters, and a drifted answer then matched the rival's a few characters longer
+    by chance (1 of 18 with the Q8_0 copy, every other character different). An adapter applied to the wrong
+    request follows the rival's answer for its whole length. Both counts are reported."""
     from tutor.backends import generate
 
     alone = [generate(backend, r).text for r in requests]
@@ -198,9 +205,10 @@ def bench_crosstalk(backend: Any, requests: list, waves: int) -> dict:
         for i, (req, text) in enumerate(zip(requests, together)):
             differ += text != alone[i]
             own = _common_prefix(text, alone[i])
-            rivals = [_common_prefix(text, alone[j]) for j, other in enumerate(requests)
+            rivals = [(_common_prefix(text, alone[j]), _common_prefix(alone[i], alone[j]))
+                      for j, other in enumerate(requests)
                       if other.messages == req.messages and other.adapter != req.adapter]
-            crosstalk += any(r > own for r in rivals)
+            crosstalk += any(r > own and r - parted >= XT_MARGIN for r, parted in rivals)
     adapters = sorted({str(r.adapter) for r in requests})
     log(f"crosstalk: {crosstalk} of {len(requests) * waves} closer to another adapter's answer; {differ} differ "
         f"from their solo run at all (adapters {adapters})")

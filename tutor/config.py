@@ -83,10 +83,21 @@ class ModelConfig(_Section):
     threads: int = Field(
         0, ge=0, description="CPU threads (torch, or llama.cpp); 0 = torch's default (all cores), for llama.cpp the "
         "cores this process may use")
+    decode_threads: int = Field(
+        0, ge=0, description="llamacpp backend: threads for one request's token-by-token decoding; 0 = as for prompts. "
+        "On some virtual machines 1 decodes a small model faster than 2 (measured on a 2-core KVM Xeon: 37 vs 20 "
+        "tok/s, prompts 333 vs 205 tok/s the other way round); `python -m bench.threads` measures yours. Batches of "
+        "several requests always use the prompt threads")
     max_context_tokens: int = Field(2048, ge=256, description="prompt budget; older chat history is dropped first")
     slots: int = Field(
         4, ge=1, le=64, description="llamacpp backend: requests decoded at once (llama.cpp parallel slots); more slots "
         "cut the wait for the first token under load, total tokens/s on a small CPU barely changes (MODELS.md)")
+    cpu_copy: Literal["q8_0", "off"] = Field(
+        "q8_0", description="llamacpp backend: serve a GGUF whose weights are Q4_1/Q5_0/Q5_1 (the embedded one is Q4_1) "
+        "from a Q8_0 copy written once: llama.cpp's CPU kernels for those types are its slowest (first token 1.49 -> "
+        "1.20 s, perplexity 11.04 -> 11.07; tutor/backends/gguf_cpu_copy.py); off = serve the file as it is")
+    cpu_copy_dir: UserPath = Field(
+        Path("~/.cache/smartlearn/gguf"), description="where the Q8_0 copies are kept (shared by every data folder)")
     prompt_cache_mib: int = Field(
         64, ge=0, le=65536, description="llamacpp backend: host memory (MiB) for prompts evicted from the slots, "
         "kept for reuse; llama.cpp's own default (8192) let the app grow ~10 MB per distinct question until 8 GiB "

@@ -23,8 +23,9 @@ class _Leaky(FakeBackend):
             self._running.append(request.adapter)
         time.sleep(0.05)
         with self._guard:
-            seen = ",".join(sorted(str(a) for a in self._running))
-        self.enqueue([f"answer under {seen}"])
+            others = sorted(str(a) for a in self._running if a != request.adapter)
+        used = others[0] if others else str(request.adapter)  # another request's adapter, when one runs beside it
+        self.enqueue([f"{used}: " + f"what the {used} adapter would say " * 4])
         yield from super().stream(request)
         with self._guard:
             self._running.remove(request.adapter)
@@ -60,7 +61,35 @@ class _Drifting(FakeBackend):
         yield from items
 
 
+class _SharedOpening(FakeBackend):
+    """Two adapters whose solo answers open alike (the base model and the interview adapter did); in the
+    all-at-once wave the base answer drifts right where they part and happens to match the other's next
+    few characters: drift again, not crosstalk."""
+
+    OPEN = "The chain rule says that "
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls = 0
+        self._guard = threading.Lock()
+
+    def stream(self, request):
+        with self._guard:
+            self.calls += 1
+            solo = self.calls <= 3
+            own = {"None": "when you have layers", "interview": "for any function f(g(x))",
+                   "tutor": "Consider y = (3x^2 + 1)^4"}[str(request.adapter)]
+            if not solo and request.adapter is None:
+                own = "for any layer"  # shares "for any " with the interview answer, then parts
+            self.enqueue([self.OPEN + own])
+            items = list(super().stream(request))
+        yield from items
+
+
 def test_batching_drift_differs_but_is_not_crosstalk():
+    shared = bench_crosstalk(_SharedOpening(), _requests(), waves=1)
+    assert shared["differ"] == 1 and shared["crosstalk"] == 0
+
     drift = bench_crosstalk(_Drifting(), _requests(), waves=1)
     assert drift["differ"] == 3 and drift["crosstalk"] == 0
 

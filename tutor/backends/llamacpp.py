@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
+from tutor.backends.gguf_cpu_copy import cpu_copy
 from tutor.backends.gguf_files import (ADAPTER_FILE, EXPORT_HINT, GGUFSummary, adapter_problem, check_model,
                                        read_gguf)
 from tutor.backends.llamacpp_http import release_in_background
@@ -189,6 +190,9 @@ class LlamaCppBackend:
         model = read_gguf(model_path)
         check_model(model)
         adapters, skipped = self._find_adapters(model)
+        source = model_path
+        if getattr(self.cfg, "cpu_copy", "off") == "q8_0":
+            model_path = cpu_copy(model_path, self.cfg.cpu_copy_dir)
         if self.cfg.threads > 0:
             threads, cores = self.cfg.threads, free_cores(0.0)[1]
         else:
@@ -197,7 +201,10 @@ class LlamaCppBackend:
         params.model.path = str(model_path)
         params.n_parallel = self.slots
         params.n_ctx = self.slots * self.slot_tokens  # llama.cpp splits n_ctx evenly between the slots
-        params.cpuparams.n_threads = threads
+        # llama.cpp decodes a single token with cpuparams and any batch (a prompt, or several slots at once)
+        # with cpuparams_batch
+        decode_threads = min(threads, self.cfg.decode_threads) if getattr(self.cfg, "decode_threads", 0) else threads
+        params.cpuparams.n_threads = decode_threads
         params.cpuparams_batch.n_threads = threads
         if threads < cores:
             # a shared machine: threads sleep instead of spinning while they wait for each other, so they
@@ -217,8 +224,10 @@ class LlamaCppBackend:
                 "chat model, or set SMARTLEARN_MODEL_BACKEND=transformers.") from e
         names = tuple(name for name, _ in adapters)
         load_s = time.perf_counter() - t0
-        detail = [f"{self.slots} slots x {self.slot_tokens} tokens", f"{threads} threads",
-                  f"file {model_path.name}"] + [f"skipped adapter {s}" for s in skipped]
+        detail = [f"{self.slots} slots x {self.slot_tokens} tokens",
+                  f"{threads} threads" + (f" ({decode_threads} decoding)" if decode_threads != threads else ""),
+                  f"file {model_path.name}" + (f" (Q8_0 copy of {source.name})" if model_path != source else "")
+                  ] + [f"skipped adapter {s}" for s in skipped]
         self._info = BackendInfo(backend=self.backend_name, model=self.cfg.base_model, device="cpu",
                                  dtype="gguf", adapters=names, load_s=load_s, detail="; ".join(detail))
         logger.info("llama.cpp loaded %s in %.1f s (%s), adapters: %s", model_path.name, load_s,

@@ -118,6 +118,8 @@ def _run(b, req) -> tuple[list[str], Completion]:
 @pytest.mark.integration
 def test_streams_deltas_then_a_completion_with_usage(backend):
     assert set(backend.adapters()) == {"tutor", "interview"}
+    # the embedded GGUF is Q4_1: served from its Q8_0 copy (tutor/backends/gguf_cpu_copy.py)
+    assert "Q8_0 copy of SmolLM2-135M-Instruct.Q4_1.gguf" in backend.info().detail
     deltas, done = _run(backend, _req("What is gradient descent?", max_new_tokens=16))
     assert isinstance(done, Completion) and len(deltas) > 1 and "".join(deltas) == done.text
     assert done.usage.completion_tokens == 16 and done.finish_reason == "length"
