@@ -1,17 +1,20 @@
 """A Q8_0 copy of a GGUF whose weights have no fast llama.cpp CPU kernels (Q4_1, Q5_0, Q5_1).
 
 Why: on 2 CPU cores the first token of an answer is prompt processing (~230 new prompt tokens per
-question), and llama.cpp's CPU matrix kernels for Q4_1 are its slowest. The embedded SmolLM2 GGUF is
-Q4_1. Measured on this project's 2-core Xeon (avx512_vnni, no avx512_bf16), the same file re-encoded:
+question), and llama.cpp's CPU matrix kernels for Q4_1 are among its slowest. The embedded SmolLM2 GGUF
+is Q4_1. `python -m bench.gguf_copy` on this project's 2-core KVM Xeon (avx512_vnni, no avx512_bf16),
+2 threads, tutor adapter on (bench/results/gguf_copy.json):
 
-| weights | prompt tok/s | first token p50 via Tutor.ask | perplexity on knowledge_base/ |
+| weights | prompt tok/s | decode tok/s | perplexity on knowledge_base/ (fp32 from each file) |
 |---|---|---|---|
-| Q4_1 (as shipped) | ~200-250 | 1.49 s | 11.04 |
-| Q8_0 (this copy) | ~280 | 1.20 s | 11.07 |
-| Q4_0 (repacked kernels, fastest) | ~320-420 | 0.93 s | 14.51 (13.23 with a scale search) |
+| Q4_1 (as shipped) | 237 | 25.1 | 11.152 |
+| Q8_0 (this copy) | 356 (1.5x) | 20.6 (0.82x: twice the bytes per weight to read) | 11.181 (+0.3 %) |
 
-Q8_0 holds every Q4_1 value almost exactly (8 bits per weight against 4), so the model is the same
-model; Q4_0 would be 30 % faster again but changes it (perplexity +20-31 %), so it is not offered.
+So the first model token comes ~0.3 s sooner on a typical question and a 75-token answer ends about as
+much later: the learner waits less before the model's text starts (the quoted extract shows at once
+either way). A Q4_0 copy (llama.cpp repacks it for AVX2/AVX-512) processed prompts 1.8x faster but
+changed the model (perplexity +20-31 % in a one-off run of the same measure: Q4_1 through a second 4-bit
+rounding): not offered.
 The copy is written once per source file (keyed by name, size and mtime) into a cache shared by every
 data folder, atomically (a temp file, then rename), so concurrent starts never see half a file.
 Weights of any other type, and files that already have none of the slow types, are served as they are.
