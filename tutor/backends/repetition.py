@@ -158,6 +158,27 @@ def soft_end(text: str, words: int) -> int | None:
     return m.end() if m else None
 
 
+HARD_FACTOR = 1.5  # the whole text, code included, past 1.5x the soft length ends at its last line end
+HARD_MIN_EXTRA = 20  # ... and at least this many words past it (a 5-word budget still lets a short block through)
+
+
+def hard_end(text: str, words: int) -> int | None:
+    """Where a text that runs long in code ends: once all its words, code included, pass HARD_FACTOR x
+    `words`, after its last complete line (None while it has none). soft_end never ends inside a code
+    block, so a block that opened before the soft length ran on to the token limit (tutor_eval: the
+    asyncio answer, twice); a code word costs the model ~2 tokens, so 1.5x a 45-word answer still ends
+    before a 160-token cap. An unfinished block is closed by the caller (StopScanner)."""
+    if words <= 0 or len(_WORD.findall(text.lower())) < max(HARD_FACTOR * words, words + HARD_MIN_EXTRA):
+        return None
+    i = text.rfind("\n")
+    return i + 1 if i > 0 else None
+
+
+def open_fence(text: str) -> bool:
+    """True when the text ends inside a fenced code block."""
+    return text.count(_FENCE) % 2 == 1
+
+
 def _opening_fence(text: str, start: int) -> int | None:
     """The first code fence at or after `start` that opens a block (an even number of fences before it)."""
     i = text.find(_FENCE, start)

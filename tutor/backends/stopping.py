@@ -9,11 +9,13 @@ HOLD_CHARS are held back (about one repeated 4-gram), so the cut lands before th
 sentence end when one follows what was shown; `degenerate` names the reason and the backend reports
 finish_reason "repetition". With a context (the text shown before the model's words) the guard counts
 repeats across it. With `soft_words` the stream ends at the first sentence end after that many words,
-a clean stop (finish reason "stop"), so a bounded answer never ends mid-sentence at the token limit.
+a clean stop (finish reason "stop"), so a bounded answer never ends mid-sentence at the token limit; an
+answer long in code ends at a line end once all its words pass 1.5x that (an open code block closed).
 """
 from __future__ import annotations
 
-from tutor.backends.repetition import clean_cut, context_sentences, copy_start, find_degeneration, soft_end
+from tutor.backends.repetition import (clean_cut, context_sentences, copy_start, find_degeneration, hard_end,
+                                      open_fence, soft_end)
 from tutor.types import GenerationParams
 
 HOLD_CHARS = 32  # about one word 4-gram: the stream still flows word by word, a few words behind
@@ -85,6 +87,15 @@ class StopScanner:
         end = soft_end(self._buf, self.soft_words)
         if end is not None:
             return self._stop_at(max(end, self._emitted))
+        end = hard_end(self._buf, self.soft_words)
+        if end is not None:
+            out, stopped = self._stop_at(max(end, self._emitted))
+            if open_fence(self._buf):  # ended inside a code block: close it, or the rest renders as code
+                closing = ("" if self._buf.endswith("\n") else "\n") + "```\n"
+                self._buf += closing
+                self._emitted = len(self._buf)
+                out += closing
+            return out, stopped
         safe = len(self._buf) - partial_stop_len(self._buf[self._emitted:], self.stops)
         if self.guard:
             safe = min(safe, max(self._emitted, len(self._buf) - HOLD_CHARS))

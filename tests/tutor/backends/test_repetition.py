@@ -144,3 +144,26 @@ def test_a_copy_of_the_extract_is_held_back_and_never_shown_in_part():
     own = "The derivative of f tells how steep f is there. It is a rate."
     shown, stopped = feed_words(sc, own)
     assert not stopped and shown == own  # it started like the extract, then said something else
+
+
+def test_an_answer_long_in_code_ends_at_a_line_end_with_its_block_closed():
+    # a block opened before the soft length never holds a sentence end; it ran to the token limit
+    prose = "Await pauses a coroutine until the awaited task is done, so other tasks run meanwhile:\n"
+    code = "```python\n" + "".join(f"    await asyncio.sleep({i})  # step {i} waits here\n" for i in range(40))
+    sc = StopScanner((), guard=True, soft_words=45)
+    shown, stopped = feed_words(sc, prose + code)
+    assert stopped and sc.degenerate is None
+    assert shown.startswith(prose) and shown.endswith("\n```\n") and shown.count("```") == 2
+    assert len(shown) < len(prose + code)  # it ended well before the code did
+    body = shown[len(prose):].splitlines()[1:-1]
+    assert body and all(line.startswith("    await asyncio.sleep(") for line in body)  # whole lines only
+    # the same words in prose still end at a sentence end, not at a line end
+    words = ("Await pauses a coroutine until the awaited task is done. Meanwhile the event loop runs other "
+             "tasks that are ready.\nA coroutine is defined with async def and returns a coroutine object when "
+             "called. Nothing runs until the loop schedules it, for example with asyncio.run or create_task.\n"
+             "Tasks wrap coroutines so several can make progress while each one waits on input or output, and "
+             "gather collects their results in order. Blocking calls such as time.sleep stall every task at "
+             "once.\nUse asyncio.sleep instead.")
+    sc = StopScanner((), guard=True, soft_words=45)
+    shown, stopped = feed_words(sc, words)
+    assert stopped and shown.rstrip().endswith(".") and "```" not in shown
