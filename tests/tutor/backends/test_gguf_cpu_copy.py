@@ -16,8 +16,8 @@ from tutor.errors import ModelLoadError  # noqa: E402
 Q = gguf.GGMLQuantizationType
 
 
-def _write(path, qtype):
-    rng = np.random.default_rng(0)
+def _write(path, qtype, seed=0):
+    rng = np.random.default_rng(seed)
     w = gguf.GGUFWriter(str(path), "llama")
     w.add_context_length(64)
     w.add_string("tokenizer.chat_template", "{{ messages }}")
@@ -75,7 +75,14 @@ def test_a_changed_source_gets_a_new_copy_and_an_unwritable_cache_a_sentence(tmp
     src = tmp_path / "m.gguf"
     _write(src, Q.Q4_1)
     first = cpu_copy(src, tmp_path / "cache")
-    os.utime(src, ns=(1, 1))
+    # the same file elsewhere (another clone's virtual environment), touched: the same copy
+    other = tmp_path / "elsewhere" / "m.gguf"
+    other.parent.mkdir()
+    other.write_bytes(src.read_bytes())
+    os.utime(other, ns=(1, 1))
+    assert copy_path(other, tmp_path / "cache") == first
+    # other weights: a new copy
+    _write(src, Q.Q4_1, seed=1)
     assert copy_path(src, tmp_path / "cache") != first
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")
