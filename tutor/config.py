@@ -85,8 +85,8 @@ class ModelConfig(_Section):
         "cores this process may use")
     decode_threads: int = Field(
         0, ge=0, description="llamacpp backend: threads for one request's token-by-token decoding; 0 = as for prompts. "
-        "On some virtual machines 1 decodes a small model faster than 2 (measured on a 2-core KVM Xeon: 37 vs 20 "
-        "tok/s, prompts 333 vs 205 tok/s the other way round); `python -m bench.threads` measures yours. Batches of "
+        "On some virtual machines 1 decodes a small model faster than 2 (measured on a 2-core KVM Xeon: 37.9 vs 21.0 "
+        "tok/s, prompts 356 vs 209 tok/s the other way round); `python -m bench.threads` measures yours. Batches of "
         "several requests always use the prompt threads")
     max_context_tokens: int = Field(2048, ge=256, description="prompt budget; older chat history is dropped first")
     slots: int = Field(
