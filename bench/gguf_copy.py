@@ -8,14 +8,13 @@ tutor adapter on, as the app runs them). Last stdout line: one JSON object.
 from __future__ import annotations
 
 import argparse
-import glob
 import math
 import os
-import random
 import tempfile
 from pathlib import Path
 
-from bench.common import emit, log, pct
+from bench.common import emit, log
+from bench.threads import _server, course_text, rates_in_turn, tutor_adapter
 
 
 def perplexity(path: Path, text: str, windows: int, width: int = 512) -> float:
@@ -36,26 +35,6 @@ def perplexity(path: Path, text: str, windows: int, width: int = 512) -> float:
     return math.exp(nll / max(1, n))
 
 
-def speed(paths: dict[str, Path], adapter: Path | None, words: list[str], rounds: int, threads: int) -> dict:
-    from bench.threads import _server
-
-    servers = {name: _server(p, adapter, threads, threads) for name, p in paths.items()}
-    seen: dict[str, tuple[list[float], list[float]]] = {name: ([], []) for name in paths}
-    for i in range(rounds):
-        k = random.Random(i).randrange(0, max(1, len(words) - 200))
-        body = {"messages": [{"role": "user", "content": "Explain this: " + " ".join(words[k:k + 170])}],
-                "max_tokens": 48, "temperature": 0, "cache_prompt": False, "ignore_eos": True}
-        if adapter is not None:
-            body["lora"] = [{"id": 0, "scale": 1.0}]
-        for name in (list(paths) if i % 2 else list(paths)[::-1]):
-            t = servers[name].handle_chat_completions(dict(body))["timings"]
-            if i:
-                seen[name][0].append(t["prompt_per_second"])
-                seen[name][1].append(t["predicted_per_second"])
-    return {name: {"prompt_tokens_per_s": round(pct(v[0], 50), 1), "decode_tokens_per_s": round(pct(v[1], 50), 1)}
-            for name, v in seen.items()}
-
-
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true", help="fewer windows and prompts (about 2 minutes)")
@@ -67,17 +46,16 @@ def main() -> None:
     cfg = load_config(env={})
     source = resolve_gguf(cfg.model.base_model)
     copy = cpu_copy(source, cfg.model.cpu_copy_dir)
-    files = sorted(glob.glob(str(cfg.paths.knowledge_base_dir / "**" / "*.md"), recursive=True))
-    text = "\n\n".join(Path(f).read_text(encoding="utf-8") for f in files)
+    text = course_text(cfg)
     windows = 10 if args.quick else 40
     ppl = {}
     for name, p in (("source", source), ("copy", copy)):
         ppl[name] = round(perplexity(p, text, windows), 3)
         log(f"{name} {p.name}: perplexity {ppl[name]} over {windows} windows of 512 tokens")
-    adapter = cfg.model.adapters_dir / "tutor" / "adapter.gguf"
+    adapter = tutor_adapter(cfg)
     threads = free_cores()[0]
-    rates = speed({"source": source, "copy": copy}, adapter if adapter.is_file() else None, text.split(),
-                  6 if args.quick else 14, threads)
+    servers = {"source": _server(source, adapter, threads, threads), "copy": _server(copy, adapter, threads, threads)}
+    rates = rates_in_turn(servers, text.split(), 6 if args.quick else 14, max_tokens=48, lora=adapter is not None)
     for name, r in rates.items():
         log(f"{name}: prompts {r['prompt_tokens_per_s']} tok/s, decoding {r['decode_tokens_per_s']} tok/s")
     emit("gguf_copy", {

@@ -36,44 +36,57 @@ def _server(model: Path, adapter: Path | None, decode: int, batch: int):
     return xllamacpp.Server(p)
 
 
+def course_text(cfg) -> str:
+    """The knowledge base's markdown documents in file order, a blank line between them."""
+    files = sorted(glob.glob(str(cfg.paths.knowledge_base_dir / "**" / "*.md"), recursive=True))
+    return "\n\n".join(Path(f).read_text(encoding="utf-8") for f in files)
+
+
+def tutor_adapter(cfg) -> Path | None:
+    """The tutor adapter's GGUF, as the app applies it to a chat answer, when it is there."""
+    path = cfg.model.adapters_dir / "tutor" / "adapter.gguf"
+    return path if path.is_file() else None
+
+
+def rates_in_turn(servers: dict, words: list[str], rounds: int, max_tokens: int, lora: bool) -> dict:
+    """{key: prompt and decode tokens/s, medians} for servers asked the same prompts in turn, the order
+    reversed every round so load drifts hit each alike; the first round only warms them up."""
+    seen: dict = {key: ([], []) for key in servers}
+    for i in range(rounds):
+        k = random.Random(i).randrange(0, max(1, len(words) - 200))
+        body = {"messages": [{"role": "user", "content": "Explain this: " + " ".join(words[k:k + 170])}],
+                "max_tokens": max_tokens, "temperature": 0, "cache_prompt": False, "ignore_eos": True}
+        if lora:
+            body["lora"] = [{"id": 0, "scale": 1.0}]
+        for key in (list(servers) if i % 2 else list(servers)[::-1]):
+            t = servers[key].handle_chat_completions(dict(body))["timings"]
+            if i:
+                seen[key][0].append(t["prompt_per_second"])
+                seen[key][1].append(t["predicted_per_second"])
+    return {key: {"prompt_tokens_per_s": round(pct(v[0], 50), 1), "decode_tokens_per_s": round(pct(v[1], 50), 1)}
+            for key, v in seen.items()}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true", help="fewer prompts (about a minute)")
     args = ap.parse_args()
-    from tutor.backends.gguf_cpu_copy import cpu_copy
-    from tutor.backends.llamacpp import free_cores, resolve_gguf
+    from tutor.backends.llamacpp import free_cores, resolve_gguf, served_gguf
     from tutor.config import load_config
 
     cfg = load_config(env={})
-    model = resolve_gguf(cfg.model.base_model)
-    if cfg.model.cpu_copy == "q8_0":
-        model = cpu_copy(model, cfg.model.cpu_copy_dir)
-    adapter = cfg.model.adapters_dir / "tutor" / "adapter.gguf"
+    model = served_gguf(cfg.model, resolve_gguf(cfg.model.base_model))
+    adapter = tutor_adapter(cfg)
     threads, cores = free_cores()
     settings = sorted({(threads, threads), (1, threads), (1, 1)}, reverse=True)  # (decode, batch)
     log(f"model {model.name}, {threads} free of {cores} cores; settings (decode, prompt threads): {settings}")
-    servers = {s: _server(model, adapter if adapter.is_file() else None, *s) for s in settings}
-    words = " ".join(Path(f).read_text(encoding="utf-8") for f in
-                     sorted(glob.glob(str(cfg.paths.knowledge_base_dir / "**" / "*.md"), recursive=True))).split()
+    servers = {s: _server(model, adapter, *s) for s in settings}
     rounds = 6 if args.quick else 14
-    seen: dict[tuple[int, int], tuple[list[float], list[float]]] = {s: ([], []) for s in settings}
-    for i in range(rounds):
-        k = random.Random(i).randrange(0, max(1, len(words) - 200))
-        body = {"messages": [{"role": "user", "content": "Explain this: " + " ".join(words[k:k + 170])}],
-                "max_tokens": 80, "temperature": 0, "cache_prompt": False, "ignore_eos": True}
-        if adapter.is_file():
-            body["lora"] = [{"id": 0, "scale": 1.0}]
-        for s in (settings if i % 2 else settings[::-1]):
-            t = servers[s].handle_chat_completions(dict(body))["timings"]
-            if i:  # the first round warms every server up
-                seen[s][0].append(t["prompt_per_second"])
-                seen[s][1].append(t["predicted_per_second"])
-    rows = {f"decode{d}_prompt{b}": {"prompt_tokens_per_s": round(pct(seen[(d, b)][0], 50), 1),
-                                      "decode_tokens_per_s": round(pct(seen[(d, b)][1], 50), 1)}
-            for d, b in settings}
+    rates = rates_in_turn(servers, course_text(cfg).split(), rounds, max_tokens=80, lora=adapter is not None)
+    rows = {f"decode{d}_prompt{b}": rates[(d, b)] for d, b in settings}
     for name, r in rows.items():
         log(f"{name}: prompts {r['prompt_tokens_per_s']} tok/s, decoding {r['decode_tokens_per_s']} tok/s")
-    best_decode = max((d for d, _ in settings), key=lambda d: pct(seen[(d, threads)][1], 50))
+    best_decode = max((d for d, _ in settings), key=lambda d: rates[(d, threads)]["decode_tokens_per_s"])
     emit("threads", {"model": model.name, "free_threads": threads, "cores": cores, "rounds": rounds - 1,
                      "settings": rows, "suggested_decode_threads": 0 if best_decode == threads else best_decode})
 

@@ -43,47 +43,45 @@ def test_crosstalk_is_zero_for_independent_requests_and_counted_otherwise():
     assert leaky["crosstalk"] > 0 and leaky["differ"] > 0 and leaky["requests"] == 6
 
 
-class _Drifting(FakeBackend):
-    """Its own adapter's answer, with the tail changed in the all-at-once wave (calls after the three solo
-    runs): batching drift, not crosstalk."""
+class _Scripted(FakeBackend):
+    """Answers `answer(adapter, solo)`: solo for the first three calls (bench_crosstalk runs each request
+    alone first), then the all-at-once wave."""
 
     def __init__(self) -> None:
         super().__init__()
         self.calls = 0
         self._guard = threading.Lock()
 
+    def answer(self, adapter: str | None, solo: bool) -> str:
+        raise NotImplementedError
+
     def stream(self, request):
         with self._guard:
             self.calls += 1
-            tail = "alone" if self.calls <= 3 else "drifted"
-            self.enqueue([f"answer under {request.adapter} then {tail}"])
+            self.enqueue([self.answer(request.adapter, self.calls <= 3)])
             items = list(super().stream(request))
         yield from items
 
 
-class _SharedOpening(FakeBackend):
+class _Drifting(_Scripted):
+    """Its own adapter's answer, with the tail changed in the all-at-once wave: batching drift, not crosstalk."""
+
+    def answer(self, adapter, solo):
+        return f"answer under {adapter} then {'alone' if solo else 'drifted'}"
+
+
+class _SharedOpening(_Scripted):
     """Two adapters whose solo answers open alike (the base model and the interview adapter did); in the
     all-at-once wave the base answer drifts right where they part and happens to match the other's next
     few characters: drift again, not crosstalk."""
 
     OPEN = "The chain rule says that "
 
-    def __init__(self) -> None:
-        super().__init__()
-        self.calls = 0
-        self._guard = threading.Lock()
-
-    def stream(self, request):
-        with self._guard:
-            self.calls += 1
-            solo = self.calls <= 3
-            own = {"None": "when you have layers", "interview": "for any function f(g(x))",
-                   "tutor": "Consider y = (3x^2 + 1)^4"}[str(request.adapter)]
-            if not solo and request.adapter is None:
-                own = "for any layer"  # shares "for any " with the interview answer, then parts
-            self.enqueue([self.OPEN + own])
-            items = list(super().stream(request))
-        yield from items
+    def answer(self, adapter, solo):
+        if not solo and adapter is None:
+            return self.OPEN + "for any layer"  # shares "for any " with the interview answer, then parts
+        return self.OPEN + {"None": "when you have layers", "interview": "for any function f(g(x))",
+                            "tutor": "Consider y = (3x^2 + 1)^4"}[str(adapter)]
 
 
 def test_batching_drift_differs_but_is_not_crosstalk():

@@ -139,6 +139,11 @@ def resolve_gguf(base_model: str) -> Path:
     return p
 
 
+def served_gguf(model_cfg: ModelConfig, source: Path) -> Path:
+    """The file llama.cpp serves for `source`: its Q8_0 CPU copy when `model.cpu_copy` asks for one."""
+    return cpu_copy(source, model_cfg.cpu_copy_dir) if getattr(model_cfg, "cpu_copy", "off") == "q8_0" else source
+
+
 def is_gguf_model(base_model: str) -> bool:
     """True when `model.base_model` names a GGUF (the embedded model included), without loading it."""
     if base_model == EMBEDDED:
@@ -190,9 +195,7 @@ class LlamaCppBackend:
         model = read_gguf(model_path)
         check_model(model)
         adapters, skipped = self._find_adapters(model)
-        source = model_path
-        if getattr(self.cfg, "cpu_copy", "off") == "q8_0":
-            model_path = cpu_copy(model_path, self.cfg.cpu_copy_dir)
+        source, model_path = model_path, served_gguf(self.cfg, model_path)
         if self.cfg.threads > 0:
             threads, cores = self.cfg.threads, free_cores(0.0)[1]
         else:
